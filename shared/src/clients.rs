@@ -1,0 +1,40 @@
+//! The one place that builds AWS clients. Functions build them once in `main`, outside the
+//! handler, and reuse them for every invocation.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_s3::config::RequestChecksumCalculation;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+use crate::config::Config;
+use crate::storage::ObjectStorage;
+use crate::table::DocumentTable;
+
+/// Loads region, credentials and endpoints (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`)
+/// the standard way, over rustls with ring (smaller and quicker to build than aws-lc).
+pub async fn sdk_config() -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await
+}
+
+pub fn document_table(sdk: &SdkConfig, config: &Config) -> DocumentTable {
+    DocumentTable::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.default_quota_bytes)
+}
+
+pub fn object_storage(sdk: &SdkConfig, config: &Config) -> ObjectStorage {
+    let internal = aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style).build();
+    let mut public = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(config.s3_force_path_style)
+        // The SDK's default checksum would be signed into presigned URLs and browsers do not
+        // send it; only add one where an operation requires it.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+    if let Some(endpoint) = &config.s3_public_endpoint {
+        public = public.endpoint_url(endpoint);
+    }
+    ObjectStorage::new(
+        aws_sdk_s3::Client::from_conf(internal),
+        aws_sdk_s3::Client::from_conf(public.build()),
+        &config.bucket_name,
+    )
+}

@@ -1,0 +1,116 @@
+//! The one configuration loader: every function reads its settings from the environment here.
+
+use std::time::Duration;
+
+pub use crate::error::ConfigError;
+
+/// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.
+pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "text/plain",
+    "text/markdown",
+];
+
+pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// DynamoDB table holding documents, quotas and pending object removals.
+    pub table_name: String,
+    pub bucket_name: String,
+    /// Browser-visible S3 endpoint used only to sign URLs (the signature covers the host).
+    /// `None` in AWS, where the regional endpoint is already public.
+    pub s3_public_endpoint: Option<String>,
+    /// Path-style addressing, needed by LocalStack and MinIO.
+    pub s3_force_path_style: bool,
+    pub default_quota_bytes: u64,
+    pub upload_url_expiry: Duration,
+    pub download_url_expiry: Duration,
+    /// Lower-case media types (without parameters) accepted at upload-url.
+    pub allowed_content_types: Vec<String>,
+    /// Local-only mode: when set, a bearer HS256 token signed with this secret identifies the
+    /// caller. `template.yaml` never sets it; in AWS the API Gateway JWT authorizer does that.
+    pub local_jwt_secret: Option<String>,
+    /// Clean-up removes pending uploads older than this.
+    pub pending_upload_max_age: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests can supply their own environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let non_empty = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| non_empty(name).ok_or(ConfigError::Missing(name));
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match non_empty(name) {
+                None => Ok(default),
+                Some(raw) => raw.parse().map_err(|_| ConfigError::Invalid { name, value: raw }),
+            }
+        };
+        let allowed_content_types = match non_empty("ALLOWED_CONTENT_TYPES") {
+            Some(list) => list
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            None => DEFAULT_ALLOWED_CONTENT_TYPES.iter().map(|t| t.to_string()).collect(),
+        };
+        let s3_force_path_style = match non_empty("S3_FORCE_PATH_STYLE").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid { name: "S3_FORCE_PATH_STYLE", value: other.to_owned() })
+            }
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            bucket_name: required("BUCKET_NAME")?,
+            s3_public_endpoint: non_empty("S3_PUBLIC_ENDPOINT"),
+            s3_force_path_style,
+            default_quota_bytes: number("DEFAULT_QUOTA_BYTES", DEFAULT_QUOTA_BYTES)?,
+            upload_url_expiry: Duration::from_secs(number("UPLOAD_URL_EXPIRY_SECONDS", 900)?),
+            download_url_expiry: Duration::from_secs(number("DOWNLOAD_URL_EXPIRY_SECONDS", 300)?),
+            allowed_content_types,
+            local_jwt_secret: non_empty("LOCAL_JWT_SECRET"),
+            pending_upload_max_age: Duration::from_secs(number("PENDING_UPLOAD_MAX_AGE_SECONDS", 3600)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_resources_are_named() {
+        let c = config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b")]).unwrap();
+        assert_eq!(c.default_quota_bytes, 104_857_600);
+        assert_eq!(c.upload_url_expiry, Duration::from_secs(900));
+        assert_eq!(c.allowed_content_types.len(), 4);
+        assert!(c.local_jwt_secret.is_none());
+        assert!(!c.s3_force_path_style);
+    }
+
+    #[test]
+    fn missing_table_and_bad_numbers_are_reported_by_name() {
+        assert!(matches!(config(&[("BUCKET_NAME", "b")]), Err(ConfigError::Missing("TABLE_NAME"))));
+        let err = config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("DEFAULT_QUOTA_BYTES", "lots")]).unwrap_err();
+        assert!(err.to_string().contains("DEFAULT_QUOTA_BYTES"));
+    }
+
+    #[test]
+    fn content_type_list_is_normalised() {
+        let c = config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("ALLOWED_CONTENT_TYPES", " Text/Plain , image/png,")]).unwrap();
+        assert_eq!(c.allowed_content_types, vec!["text/plain", "image/png"]);
+    }
+}

@@ -1,0 +1,42 @@
+//! Everything the Lambda functions share: configuration, identity, the HTTP mapping, the domain
+//! rules and the DynamoDB and S3 adapters. A function's `main.rs` only wires these together.
+
+pub mod auth;
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod model;
+pub mod storage;
+pub mod table;
+
+pub use config::Config;
+pub use error::ApiError;
+
+use storage::ObjectStorage;
+use table::DocumentTable;
+
+/// What a handler works with; built once per process, in `main`, before the first event.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub config: Config,
+    pub table: DocumentTable,
+    pub storage: ObjectStorage,
+}
+
+impl App {
+    pub async fn from_env() -> Result<Self, config::ConfigError> {
+        Self::from_config(Config::from_env()?).await
+    }
+
+    pub async fn from_config(config: Config) -> Result<Self, config::ConfigError> {
+        let sdk = clients::sdk_config().await;
+        Ok(Self { table: clients::document_table(&sdk, &config), storage: clients::object_storage(&sdk, &config), config })
+    }
+}
+
+/// Logging as Lambda expects it (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
+pub fn init_tracing() {
+    lambda_http::tracing::init_default_subscriber();
+}

@@ -1,0 +1,147 @@
+//! The S3 adapter: object size, removal and presigned URLs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::head_object::HeadObjectError;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::Client;
+
+use crate::error::ApiError;
+
+/// A presigned PUT and the exact headers the client must send with it.
+#[derive(Debug, Clone)]
+pub struct PresignedUpload {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ObjectStorage {
+    /// Reaches storage from inside the deployment (HeadObject, DeleteObject, GetObject).
+    internal: Client,
+    /// Built for the browser-visible endpoint: used only to sign URLs, never to call.
+    public: Client,
+    bucket: String,
+}
+
+impl ObjectStorage {
+    pub fn new(internal: Client, public: Client, bucket: impl Into<String>) -> Self {
+        Self { internal, public, bucket: bucket.into() }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.internal
+    }
+
+    /// The stored size of `key`, or `None` when no object is there.
+    pub async fn object_size(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        match self.internal.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(head) => Ok(Some(head.content_length().unwrap_or_default().max(0) as u64)),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), HeadObjectError::NotFound(_)) => Ok(None),
+            Err(e) => Err(ApiError::internal("HeadObject failed", e)),
+        }
+    }
+
+    /// Removes `key`; removing an absent object succeeds (S3 semantics), so retries are safe.
+    pub async fn delete_object(&self, key: &str) -> Result<(), ApiError> {
+        self.internal
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| ApiError::internal("DeleteObject failed", e))
+    }
+
+    /// Signs a PUT of `key`. The content type is always signed; the length when known.
+    /// `If-None-Match: *` is signed too, so the URL can create the object once and never
+    /// overwrite it after confirm charged its size.
+    pub async fn presign_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: Option<u64>,
+        expires_in: Duration,
+    ) -> Result<PresignedUpload, ApiError> {
+        let presigning = PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("bad expiry", e))?;
+        let mut put = self.public.put_object().bucket(&self.bucket).key(key).content_type(content_type).if_none_match("*");
+        if let Some(length) = content_length {
+            put = put.content_length(length as i64);
+        }
+        let request = put.presigned(presigning).await.map_err(|e| ApiError::internal("presigning PUT failed", e))?;
+        let headers = request
+            .headers()
+            .map(|(name, value)| (canonical_header_name(name), value.to_owned()))
+            .collect();
+        Ok(PresignedUpload { url: request.uri().to_owned(), headers })
+    }
+
+    /// Signs a GET of `key` that downloads under `filename`.
+    pub async fn presign_download(&self, key: &str, filename: &str, expires_in: Duration) -> Result<String, ApiError> {
+        let presigning = PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("bad expiry", e))?;
+        let request = self
+            .public
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(content_disposition(filename))
+            .presigned(presigning)
+            .await
+            .map_err(|e| ApiError::internal("presigning GET failed", e))?;
+        Ok(request.uri().to_owned())
+    }
+}
+
+/// `content-type` -> `Content-Type`, as clients usually write headers.
+fn canonical_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| first.to_ascii_uppercase().to_string() + chars.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// An attachment disposition that survives any filename: an ASCII fallback plus the
+/// RFC 5987 UTF-8 form.
+fn content_disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_capitalised_per_word() {
+        assert_eq!(canonical_header_name("content-type"), "Content-Type");
+        assert_eq!(canonical_header_name("if-none-match"), "If-None-Match");
+    }
+
+    #[test]
+    fn disposition_escapes_quotes_and_non_ascii() {
+        assert_eq!(
+            content_disposition("Résumé \"v2\".pdf"),
+            "attachment; filename=\"R_sum_ _v2_.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%22v2%22.pdf"
+        );
+    }
+}
