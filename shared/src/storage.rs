@@ -76,8 +76,12 @@ impl ObjectStorage {
             put = put.content_length(length as i64);
         }
         let request = put.presigned(presigning).await.map_err(|e| ApiError::internal("presigning PUT failed", e))?;
+        // Only the signed headers are the client's business (the SDK may add others, such as a
+        // trace id, that are not part of the signature).
+        let signed = signed_header_names(request.uri());
         let headers = request
             .headers()
+            .filter(|(name, _)| signed.iter().any(|s| s.eq_ignore_ascii_case(name)))
             .map(|(name, value)| (canonical_header_name(name), value.to_owned()))
             .collect();
         Ok(PresignedUpload { url: request.uri().to_owned(), headers })
@@ -97,6 +101,13 @@ impl ObjectStorage {
             .map_err(|e| ApiError::internal("presigning GET failed", e))?;
         Ok(request.uri().to_owned())
     }
+}
+
+/// The `X-Amz-SignedHeaders` of a presigned URL, less `host` (the client sends it anyway).
+fn signed_header_names(url: &str) -> Vec<String> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let list = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders=")).unwrap_or_default();
+    list.split("%3B").filter(|name| !name.is_empty() && *name != "host").map(str::to_owned).collect()
 }
 
 /// `content-type` -> `Content-Type`, as clients usually write headers.
@@ -130,6 +141,12 @@ fn content_disposition(filename: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_headers_are_read_from_the_url() {
+        let url = "http://h/b/k?x-id=PutObject&X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bif-none-match&X-Amz-Signature=ab";
+        assert_eq!(signed_header_names(url), ["content-length", "content-type", "if-none-match"]);
+    }
 
     #[test]
     fn header_names_are_capitalised_per_word() {

@@ -1,0 +1,41 @@
+# `make dev` serves everything locally; `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+TOOLS := $(CURDIR)/.tools
+VENV := $(TOOLS)/venv
+DYNOXIDE_VERSION := 3.2.0
+export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+
+# LocalStack needs Python >= 3.12: take the first one found on PATH or under pyenv.
+PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo $$p && break; done)
+
+.PHONY: dev test tools token lint unit clean-stack
+
+dev: tools
+	cargo build --workspace --bins
+	$(VENV)/bin/python localstack/devstack.py dev
+
+test: tools
+	cargo build --workspace --all-targets
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/python localstack/devstack.py test -- cargo test --workspace --no-fail-fast
+
+tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide
+
+$(VENV)/.installed: localstack/requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is needed for LocalStack (e.g. pyenv install 3.13)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r localstack/requirements.txt
+	touch $@
+
+$(HOME)/.cargo/bin/dynoxide:
+	cargo install dynoxide-rs --locked --version $(DYNOXIDE_VERSION) --no-default-features --features native-sqlite,http-server,cli
+
+# A local-mode bearer token: make token USER=alice
+token:
+	@cargo run --quiet -p shared --bin mint-token -- $(USER)
+
+clean-stack:
+	rm -rf .stack

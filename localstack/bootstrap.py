@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Create the local AWS resources from the definitions in template.yaml.
+
+The table (with its index) and the bucket (with its CORS rules) are read from the SAM template,
+so the local stack and AWS never drift apart. Runs against any endpoints: Dynoxide and LocalStack
+on the host (`make dev`, `make test`) or the Docker Compose services (localstack/init).
+
+Environment: AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3, TABLE_NAME, BUCKET_NAME, and
+optionally CORS_ALLOWED_ORIGINS (comma-separated; defaults to the template parameter's default).
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import yaml
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags (!Ref, !Sub, ...) as {"Fn": value} mappings."""
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template():
+    with TEMPLATE.open() as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+def resolve(value, parameters):
+    """Resolves `Ref`s to parameters; other intrinsics are not used by the local resources."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        return {k: resolve(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, parameters) for v in value]
+    return value
+
+
+def parameters(template):
+    values = {}
+    for name, spec in template.get("Parameters", {}).items():
+        default = spec.get("Default")
+        if spec.get("Type") == "CommaDelimitedList" and isinstance(default, str):
+            default = [item.strip() for item in default.split(",")]
+        values[name] = default
+    origins = os.environ.get("CORS_ALLOWED_ORIGINS")
+    if origins:
+        values["CorsAllowedOrigins"] = [o.strip() for o in origins.split(",") if o.strip()]
+    return values
+
+
+def resource(template, type_name):
+    found = [r for r in template["Resources"].values() if r["Type"] == type_name]
+    if len(found) != 1:
+        sys.exit(f"expected exactly one {type_name} in {TEMPLATE}, found {len(found)}")
+    return found[0]["Properties"]
+
+
+def create_table(dynamodb, name, props):
+    request = {
+        "TableName": name,
+        "BillingMode": props["BillingMode"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    try:
+        dynamodb.create_table(**request)
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+
+
+def create_bucket(s3, name, props):
+    try:
+        s3.create_bucket(Bucket=name)
+    except ClientError as e:
+        if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    rules = []
+    # CloudFormation spells two CORS fields differently from the S3 API.
+    for rule in props["CorsConfiguration"]["CorsRules"]:
+        rules.append({
+            "AllowedOrigins": rule["AllowedOrigins"],
+            "AllowedMethods": rule["AllowedMethods"],
+            "AllowedHeaders": rule.get("AllowedHeaders", []),
+            "ExposeHeaders": rule.get("ExposedHeaders", []),
+            "MaxAgeSeconds": rule.get("MaxAge", 0),
+        })
+    s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+
+
+def main():
+    template = load_template()
+    params = parameters(template)
+    table_name = os.environ["TABLE_NAME"]
+    bucket_name = os.environ["BUCKET_NAME"]
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 10})
+    dynamodb = session.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"], config=config)
+    s3 = session.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], config=config)
+
+    started = time.monotonic()
+    create_table(dynamodb, table_name, resolve(resource(template, "AWS::DynamoDB::Table"), params))
+    create_bucket(s3, bucket_name, resolve(resource(template, "AWS::S3::Bucket"), params))
+    print(f"bootstrap: table {table_name!r}, bucket {bucket_name!r} (CORS {params['CorsAllowedOrigins']}) "
+          f"ready in {time.monotonic() - started:.2f}s")
+
+
+if __name__ == "__main__":
+    main()

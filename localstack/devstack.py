@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Run the local AWS stack on loopback: Dynoxide (DynamoDB), LocalStack (S3, SQS, EventBridge)
+and the functions under `cargo lambda watch`.
+
+  devstack.py dev               serve everything until Ctrl-C (`make dev`)
+  devstack.py test -- CMD...    start a separate stack on other ports, run CMD, stop (`make test`)
+
+Every process is started in its own session and stopped as a group, whatever happens.
+Ports and names can be changed with the variables in PROFILES (see README).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = {
+    # `sam local start-api` serves on 3000; the web client talks to it there.
+    "dev": {"api": 3000, "dynamodb": 8000, "localstack": 4566},
+    "test": {"api": 13000, "dynamodb": 18000, "localstack": 14566},
+}
+DEV_JWT_SECRET = "local-dev-secret"
+
+
+def log(message):
+    print(f"devstack: {message}", flush=True)
+
+
+class Stack:
+    def __init__(self, profile):
+        ports = PROFILES[profile]
+        self.profile = profile
+        self.api_port = int(os.environ.get("API_PORT", ports["api"]))
+        self.dynamodb_port = int(os.environ.get("DYNAMODB_PORT", ports["dynamodb"]))
+        self.localstack_port = int(os.environ.get("LOCALSTACK_PORT", ports["localstack"]))
+        self.state = ROOT / ".stack" / profile
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.processes = []
+
+    def env(self):
+        """The environment of the functions, the tests and the helper scripts."""
+        localstack = f"http://127.0.0.1:{self.localstack_port}"
+        env = dict(os.environ)
+        env.update({
+            # Dummy credentials: the local stack accepts any; never real ones.
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": localstack,
+            "AWS_ENDPOINT_URL_S3": localstack,
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}",
+            "S3_PUBLIC_ENDPOINT": os.environ.get("S3_PUBLIC_ENDPOINT", localstack),
+            "S3_FORCE_PATH_STYLE": "true",
+            "TABLE_NAME": os.environ.get("TABLE_NAME", "documents"),
+            "BUCKET_NAME": os.environ.get("BUCKET_NAME", "documents"),
+            "LOCAL_JWT_SECRET": os.environ.get("LOCAL_JWT_SECRET", DEV_JWT_SECRET),
+            "API_URL": f"http://127.0.0.1:{self.api_port}",
+            "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+            # cargo-lambda and the other Python tools live beside this interpreter.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        })
+        return env
+
+    def start(self, name, args, env=None, cwd=ROOT):
+        out = open(self.state / f"{name}.log", "wb")
+        process = subprocess.Popen(args, cwd=cwd, env=env or self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        self.processes.append((name, process))
+        return process
+
+    def stop(self):
+        for name, process in reversed(self.processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        deadline = time.monotonic() + 10
+        for name, process in reversed(self.processes):
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{name} ignored SIGTERM; killing it")
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+        self.processes.clear()
+
+    def wait_until(self, what, check, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} exited with {process.returncode}; see {self.state / (name + '.log')}")
+            if check():
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"{what} not ready after {timeout}s; logs in {self.state}")
+
+    def start_dynamodb(self):
+        self.start("dynoxide", ["dynoxide", "serve", "--host", "127.0.0.1", "--port", str(self.dynamodb_port),
+                                "--log", "quiet"])
+        self.wait_until("Dynoxide", lambda: port_open(self.dynamodb_port), 20)
+
+    def start_localstack(self):
+        env = self.env()
+        for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
+            env.pop(var)
+        env.update({
+            "GATEWAY_LISTEN": f"127.0.0.1:{self.localstack_port}",
+            # The default server binds 0.0.0.0 whatever GATEWAY_LISTEN says; hypercorn honours it.
+            "GATEWAY_SERVER": "hypercorn",
+            "SERVICES": "s3,sqs,events",
+            "OVERRIDE_IN_DOCKER": "0",
+            "FILESYSTEM_ROOT": str(self.state / "localstack"),
+            "CONFIG_DIR": str(self.state / "localstack-config"),
+            "DNS_ADDRESS": "0",
+            "DISABLE_EVENTS": "1",
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            # Presigned URLs are really checked: wrong signature, header or expiry are refused.
+            "S3_SKIP_SIGNATURE_VALIDATION": "0",
+        })
+        self.start("localstack", [sys.executable, "-m", "localstack.runtime.main"], env=env)
+        health = f"http://127.0.0.1:{self.localstack_port}/_localstack/health"
+        self.wait_until("LocalStack", lambda: http_ok(health), 90)
+
+    def bootstrap(self):
+        subprocess.run([sys.executable, str(ROOT / "localstack" / "bootstrap.py")], env=self.env(), check=True)
+
+    def start_functions(self):
+        self.start("functions", ["cargo", "lambda", "watch", "--ignore-changes" if self.profile == "test" else "--wait",
+                                 "-A", "127.0.0.1", "-P", str(self.api_port)])
+        # Any HTTP answer (401 without a token) means watch is up and the function compiled.
+        quota = f"http://127.0.0.1:{self.api_port}/api/auth/me/quota"
+        self.wait_until("cargo lambda watch", lambda: http_answers(quota), 600)
+
+    def up(self):
+        self.start_dynamodb()
+        self.start_localstack()
+        self.bootstrap()
+        self.start_functions()
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def http_answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("dev", "test"):
+        sys.exit(__doc__)
+    mode = sys.argv[1]
+    stack = Stack(mode)
+    # SIGTERM (e.g. from CI) stops the stack like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        stack.up()
+        env = stack.env()
+        if mode == "dev":
+            log(f"API on {env['API_URL']} (e.g. GET {env['API_URL']}/api/auth/me/quota with a token from `make token`)")
+            log(f"Lambda invoke API on {env['API_URL']}/2015-03-31/functions/<name>/invocations")
+            log(f"DynamoDB {env['AWS_ENDPOINT_URL_DYNAMODB']}, S3 {env['AWS_ENDPOINT_URL_S3']}; logs in {stack.state}")
+            log("Ctrl-C stops everything")
+            while all(p.poll() is None for _, p in stack.processes):
+                time.sleep(0.5)
+            for name, p in stack.processes:
+                if p.poll() is not None:
+                    log(f"{name} exited with {p.returncode}; see {stack.state / (name + '.log')}")
+            return 1
+        command = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+        if not command:
+            sys.exit("test mode needs a command after --")
+        return subprocess.run(command, env=env).returncode
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stack.stop()
+        log("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+//! Helpers of the integration tests. They run against the local stack that `make test` starts
+//! (Dynoxide, LocalStack with signature checks on, and the functions under `cargo lambda watch`).
+#![allow(dead_code)]
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use shared::App;
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the integration tests with `make test`"))
+}
+
+/// A user no other test uses, so tests can run in parallel on one stack.
+pub fn new_user() -> String {
+    format!("it-{}", uuid::Uuid::now_v7().simple())
+}
+
+pub fn token(user: &str) -> String {
+    shared::auth::mint_local_token(user, &env("LOCAL_JWT_SECRET"), 3600)
+}
+
+/// The same adapters the functions use, for arranging and inspecting state directly.
+pub async fn app() -> App {
+    App::from_env().await.expect("configuration from the test environment")
+}
+
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Api {
+    pub fn new() -> Self {
+        Self { http: reqwest::Client::new(), base: env("API_URL") }
+    }
+
+    /// Sends `body` as raw text (so malformed JSON can be sent too).
+    pub async fn raw(&self, method: Method, path: &str, user: Option<&str>, body: Option<&str>) -> Reply {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(user) = user {
+            request = request.bearer_auth(token(user));
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_owned());
+        }
+        let response = request.send().await.expect("the local API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a readable body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, body }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, user: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| b.to_string());
+        self.raw(method, path, Some(user), body.as_deref()).await
+    }
+
+    pub async fn upload_url(&self, user: &str, filename: &str, content_type: &str, size: Option<u64>) -> Reply {
+        let mut body = json!({ "filename": filename, "content_type": content_type });
+        if let Some(size) = size {
+            body["size_bytes"] = json!(size);
+        }
+        self.call(Method::POST, "/api/documents/upload-url", user, Some(body)).await
+    }
+
+    /// PUTs `bytes` to the presigned URL of an upload-url answer with exactly its headers.
+    pub async fn put_object(&self, upload: &Value, bytes: Vec<u8>) -> u16 {
+        self.put_object_with(upload, bytes, |_, _| None).await
+    }
+
+    /// Like `put_object`, with `replace(name, value)` able to change a header's value.
+    pub async fn put_object_with(
+        &self,
+        upload: &Value,
+        bytes: Vec<u8>,
+        replace: impl Fn(&str, &str) -> Option<String>,
+    ) -> u16 {
+        let mut request = self.http.put(upload["upload_url"].as_str().expect("upload_url"));
+        for (name, value) in upload["headers"].as_object().expect("headers") {
+            let value = value.as_str().unwrap();
+            // reqwest sets Content-Length from the body itself.
+            if name.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
+            request = request.header(name, replace(name, value).unwrap_or_else(|| value.to_owned()));
+        }
+        request.body(bytes).send().await.expect("storage answers").status().as_u16()
+    }
+
+    pub async fn confirm(&self, user: &str, id: &str) -> Reply {
+        self.call(Method::POST, &format!("/api/documents/{id}/confirm"), user, None).await
+    }
+
+    pub async fn quota(&self, user: &str) -> Reply {
+        self.call(Method::GET, "/api/auth/me/quota", user, None).await
+    }
+
+    pub async fn used_bytes(&self, user: &str) -> u64 {
+        let reply = self.quota(user).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["used_bytes"].as_u64().unwrap()
+    }
+
+    pub async fn get(&self, user: &str, id: &str) -> Reply {
+        self.call(Method::GET, &format!("/api/documents/{id}"), user, None).await
+    }
+
+    pub async fn delete(&self, user: &str, id: &str) -> Reply {
+        self.call(Method::DELETE, &format!("/api/documents/{id}"), user, None).await
+    }
+
+    pub async fn list(&self, user: &str, query: &str) -> Reply {
+        self.call(Method::GET, &format!("/api/documents{query}"), user, None).await
+    }
+
+    /// upload-url, PUT and confirm; returns the document id and confirm's reply.
+    pub async fn upload(&self, user: &str, filename: &str, bytes: Vec<u8>) -> (String, Reply) {
+        let upload = self.upload_url(user, filename, "text/plain", Some(bytes.len() as u64)).await;
+        assert_eq!(upload.status, 200, "upload-url: {}", upload.body);
+        assert_eq!(self.put_object(&upload.body, bytes).await, 200, "PUT to the presigned URL");
+        let id = upload.body["document_id"].as_str().unwrap().to_owned();
+        let confirm = self.confirm(user, &id).await;
+        (id, confirm)
+    }
+}
+
+/// Asserts an error reply: the status and a `detail`.
+pub fn assert_detail(reply: &Reply, status: u16) {
+    assert_eq!(reply.status, status, "unexpected reply: {}", reply.body);
+    assert!(!reply.body["detail"].is_null(), "an error body carries `detail`: {}", reply.body);
+}
