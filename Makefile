@@ -19,9 +19,10 @@ dev: tools
 test: tools
 	cargo build --workspace --all-targets
 	$(VENV)/bin/cfn-lint template.yaml
-	$(VENV)/bin/python localstack/devstack.py test -- cargo test --workspace --no-fail-fast
+	$(VENV)/bin/python localstack/devstack.py test -- cargo nextest run --workspace --no-fail-fast
 
 tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide
+	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 
 $(VENV)/.installed: localstack/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is needed for LocalStack (e.g. pyenv install 3.13)"; exit 1; }

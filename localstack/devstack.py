@@ -203,7 +203,8 @@ def main():
         return 130
     finally:
         stack.stop()
-        log("stopped")
+        if mode == "dev":
+            log("stopped")
 
 
 if __name__ == "__main__":

@@ -134,3 +134,36 @@ pub fn assert_detail(reply: &Reply, status: u16) {
     assert_eq!(reply.status, status, "unexpected reply: {}", reply.body);
     assert!(!reply.body["detail"].is_null(), "an error body carries `detail`: {}", reply.body);
 }
+
+/// Reads `events/<name>` (a real API Gateway HTTP API v2 event).
+pub fn event_json(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .expect("event fixtures are JSON")
+}
+
+/// The event `name` as sent for `user` (its JWT `sub`) and, where the route has one, document `id`.
+pub fn event_request(name: &str, user: &str, id: Option<&str>) -> lambda_http::Request {
+    let mut event = event_json(name);
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
+    if let Some(id) = id {
+        let fixture_id = event["pathParameters"]["id"].as_str().expect("the event has an id").to_owned();
+        for pointer in ["/rawPath", "/requestContext/http/path"] {
+            let path = event.pointer(pointer).unwrap().as_str().unwrap().replace(&fixture_id, id);
+            *event.pointer_mut(pointer).unwrap() = json!(path);
+        }
+        event["pathParameters"]["id"] = json!(id);
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
+/// Status and JSON body of a handler's response.
+pub fn reply_of(response: lambda_http::Response<lambda_http::Body>) -> Reply {
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::String(text.clone())),
+        lambda_http::Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    Reply { status, body }
+}
