@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo $$p && break; done)
 
-.PHONY: dev test tools token lint unit clean-stack
+.PHONY: dev test tools token cleanup clean-stack
 
 dev: tools
 	cargo build --workspace --bins
@@ -40,3 +40,8 @@ token:
 
 clean-stack:
 	rm -rf .stack
+
+# Run the clean-up of abandoned uploads now, against `make dev`'s stack. Try it with a short
+# cut-off: PENDING_UPLOAD_MAX_AGE_SECONDS=30 make dev
+cleanup:
+	cargo lambda invoke cleanup --data-file events/cleanup.json --invoke-address 127.0.0.1 --invoke-port 3000

@@ -5,8 +5,9 @@ The table (with its index) and the bucket (with its CORS rules) are read from th
 so the local stack and AWS never drift apart. Runs against any endpoints: Dynoxide and LocalStack
 on the host (`make dev`, `make test`) or the Docker Compose services (localstack/init).
 
-Environment: AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3, TABLE_NAME, BUCKET_NAME, and
-optionally CORS_ALLOWED_ORIGINS (comma-separated; defaults to the template parameter's default).
+Environment: AWS_ENDPOINT_URL (SQS, EventBridge), AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3,
+TABLE_NAME, BUCKET_NAME; optionally CORS_ALLOWED_ORIGINS (comma-separated) and CLEANUP_SCHEDULE,
+which default to the template parameters' defaults.
 """
 
 import os
@@ -112,6 +113,29 @@ def create_bucket(s3, name, props):
     s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
 
 
+def schedule_expression(template, params):
+    """The clean-up schedule of the template (CLEANUP_SCHEDULE overrides it locally)."""
+    for res in template["Resources"].values():
+        for event in res.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "Schedule":
+                return os.environ.get("CLEANUP_SCHEDULE") or resolve(event["Properties"]["Schedule"], params)
+    sys.exit(f"no Schedule event in {TEMPLATE}")
+
+
+def create_queue(sqs, name):
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def create_schedule(events, sqs, expression):
+    """LocalStack cannot run Lambda functions without Docker: the rule targets a queue, and the
+    local dispatcher hands each `Scheduled Event` to the cleanup function."""
+    _, arn = create_queue(sqs, "cleanup-schedule")
+    events.put_rule(Name="cleanup-schedule", ScheduleExpression=expression, State="ENABLED")
+    events.put_targets(Rule="cleanup-schedule", Targets=[{"Id": "cleanup-queue", "Arn": arn}])
+
+
 def main():
     template = load_template()
     params = parameters(template)
@@ -121,12 +145,16 @@ def main():
     config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 10})
     dynamodb = session.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"], config=config)
     s3 = session.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], config=config)
+    sqs = session.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"], config=config)
+    events = session.client("events", endpoint_url=os.environ["AWS_ENDPOINT_URL"], config=config)
 
     started = time.monotonic()
     create_table(dynamodb, table_name, resolve(resource(template, "AWS::DynamoDB::Table"), params))
     create_bucket(s3, bucket_name, resolve(resource(template, "AWS::S3::Bucket"), params))
-    print(f"bootstrap: table {table_name!r}, bucket {bucket_name!r} (CORS {params['CorsAllowedOrigins']}) "
-          f"ready in {time.monotonic() - started:.2f}s")
+    schedule = schedule_expression(template, params)
+    create_schedule(events, sqs, schedule)
+    print(f"bootstrap: table {table_name!r}, bucket {bucket_name!r} (CORS {params['CorsAllowedOrigins']}), "
+          f"clean-up {schedule} ready in {time.monotonic() - started:.2f}s")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,11 @@ class Stack:
             "LOCAL_JWT_SECRET": os.environ.get("LOCAL_JWT_SECRET", DEV_JWT_SECRET),
             "API_URL": f"http://127.0.0.1:{self.api_port}",
             "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+            # make dev passes these through, e.g. a cut-off of seconds to try clean-up.
+            "PENDING_UPLOAD_MAX_AGE_SECONDS": os.environ.get("PENDING_UPLOAD_MAX_AGE_SECONDS", "3600"),
+            # Tests want the schedule to fire while they run; dev keeps the template's.
+            "CLEANUP_SCHEDULE": os.environ.get("CLEANUP_SCHEDULE",
+                                               "rate(1 minute)" if self.profile == "test" else ""),
             # cargo-lambda and the other Python tools live beside this interpreter.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         })
@@ -82,7 +87,7 @@ class Stack:
                     os.killpg(process.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     continue
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5
         for name, process in reversed(self.processes):
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -143,11 +148,17 @@ class Stack:
         quota = f"http://127.0.0.1:{self.api_port}/api/auth/me/quota"
         self.wait_until("cargo lambda watch", lambda: http_answers(quota), 600)
 
+    def start_dispatcher(self):
+        env = self.env()
+        env["QUEUE_ROUTES"] = "cleanup-schedule=cleanup"
+        self.start("dispatcher", [sys.executable, str(ROOT / "localstack" / "dispatcher.py")], env=env)
+
     def up(self):
         self.start_dynamodb()
         self.start_localstack()
         self.bootstrap()
         self.start_functions()
+        self.start_dispatcher()
 
 
 def port_open(port):

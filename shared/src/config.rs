@@ -34,6 +34,9 @@ pub struct Config {
     pub local_jwt_secret: Option<String>,
     /// Clean-up removes pending uploads older than this.
     pub pending_upload_max_age: Duration,
+    /// Items per Query page of the pending index, and pages one clean-up run may read.
+    pub cleanup_page_size: i32,
+    pub cleanup_page_budget: u64,
 }
 
 impl Config {
@@ -77,6 +80,8 @@ impl Config {
             allowed_content_types,
             local_jwt_secret: non_empty("LOCAL_JWT_SECRET"),
             pending_upload_max_age: Duration::from_secs(number("PENDING_UPLOAD_MAX_AGE_SECONDS", 3600)?),
+            cleanup_page_size: number("CLEANUP_PAGE_SIZE", 100)?.clamp(1, 1000) as i32,
+            cleanup_page_budget: number("CLEANUP_PAGE_BUDGET", 200)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! rules and the DynamoDB and S3 adapters. A function's `main.rs` only wires these together.
 
 pub mod auth;
+pub mod cleanup;
 pub mod clients;
 pub mod config;
 pub mod error;

@@ -32,7 +32,7 @@ const QUOTA_SK: &str = "QUOTA";
 const DOC_PREFIX: &str = "DOC#";
 const REMOVAL_PREFIX: &str = "REMOVAL#";
 
-type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 /// What confirm's single write decided.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,6 +68,7 @@ pub enum PendingEntry {
 #[derive(Debug)]
 pub struct PendingPage {
     pub entries: Vec<PendingEntry>,
+    /// Where the next page starts; `None` at the end of the shard.
     pub next: Option<Item>,
 }
 
@@ -547,16 +548,22 @@ impl DocumentTable {
         }
     }
 
-    /// Forgets a removal once its object is gone.
-    pub async fn finish_removal(&self, user: &UserId, id: DocumentId) -> Result<(), ApiError> {
-        self.client
+    /// Forgets a removal once its object is gone. Returns false when another run already did,
+    /// so each removal is reported once.
+    pub async fn finish_removal(&self, user: &UserId, id: DocumentId) -> Result<bool, ApiError> {
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(user), removal_sk(id))))
+            .condition_expression("attribute_exists(pk)")
             .send()
-            .await
-            .map(drop)
-            .map_err(|e| ApiError::internal("DeleteItem removal failed", e))
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(ApiError::internal("DeleteItem removal failed", e)),
+        }
     }
 
     /// One page of the pending index in `shard`: entries last touched before `before` (unix s).

@@ -167,3 +167,43 @@ pub fn reply_of(response: lambda_http::Response<lambda_http::Body>) -> Reply {
     };
     Reply { status, body }
 }
+
+/// An `App` on a table of its own (same schema as the stack's table, which bootstrap made from
+/// template.yaml), for tests whose clean-up runs must not see other tests' documents.
+pub async fn isolated_app(pending_max_age_seconds: u64) -> App {
+    let mut config = shared::Config::from_env().unwrap();
+    let base = app().await;
+    let client = base.table.client();
+    let schema = client.describe_table().table_name(&config.table_name).send().await.unwrap();
+    let schema = schema.table().unwrap();
+    let name = format!("isolated-{}", uuid::Uuid::now_v7().simple());
+    let mut create = client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(schema.attribute_definitions().to_vec()))
+        .set_key_schema(Some(schema.key_schema().to_vec()));
+    for index in schema.global_secondary_indexes() {
+        create = create.global_secondary_indexes(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name(index.index_name().unwrap())
+                .set_key_schema(Some(index.key_schema().to_vec()))
+                .set_projection(index.projection().cloned())
+                .build()
+                .unwrap(),
+        );
+    }
+    create.send().await.unwrap();
+    config.table_name = name;
+    config.pending_upload_max_age = std::time::Duration::from_secs(pending_max_age_seconds);
+    App::from_config(config).await.unwrap()
+}
+
+/// Stores `bytes` as the object of `user`'s document `id` (as a browser PUT would).
+pub async fn put_object_directly(app: &App, user: &str, id: &str, bytes: Vec<u8>) {
+    let key = shared::model::object_key(
+        &shared::model::UserId::parse(user).unwrap(),
+        shared::model::DocumentId::parse(id).unwrap(),
+    );
+    app.storage.client().put_object().bucket(app.storage.bucket()).key(key).body(bytes.into()).send().await.unwrap();
+}

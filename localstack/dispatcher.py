@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Hand queued events to the local functions, as Lambda's event sources do in AWS.
+
+LocalStack cannot run Lambda functions without Docker, so locally the bucket notification and
+the EventBridge schedule target SQS queues. This loop receives each message and invokes the
+function for its queue through the Lambda invoke API of `cargo lambda watch`, with the message
+body (already the S3 event or the Scheduled Event JSON) as the payload. A message is deleted only
+after the function succeeded; otherwise it becomes visible again and is retried.
+
+Environment: AWS_ENDPOINT_URL (SQS), API_URL (cargo lambda watch), QUEUE_ROUTES
+("queue=function,queue=function").
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+
+
+def invoke(api_url, function, payload):
+    request = urllib.request.Request(
+        f"{api_url}/2015-03-31/functions/{function}/invocations", data=payload.encode(), method="POST",
+        headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            body = response.read().decode(errors="replace")
+            return response.headers.get("X-Amz-Function-Error") is None, body
+    except urllib.error.HTTPError as e:
+        return False, f"HTTP {e.code}: {e.read().decode(errors='replace')}"
+    except (urllib.error.URLError, OSError) as e:
+        return False, str(e)
+
+
+def main():
+    api_url = os.environ["API_URL"]
+    routes = dict(pair.split("=", 1) for pair in os.environ["QUEUE_ROUTES"].split(",") if pair)
+    sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    queues = {sqs.get_queue_url(QueueName=name)["QueueUrl"]: function for name, function in routes.items()}
+    print(f"dispatcher: {routes} -> {api_url}", flush=True)
+    while True:
+        for url, function in queues.items():
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            for message in messages:
+                started = time.monotonic()
+                ok, result = invoke(api_url, function, message["Body"])
+                print(json.dumps({"function": function, "ok": ok, "ms": round((time.monotonic() - started) * 1000),
+                                  "result": result[:2000]}), flush=True)
+                if ok:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(0)
