@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo $$p && break; done)
 
-.PHONY: dev test tools token cleanup clean-stack
+.PHONY: dev dev-docker test tools token cleanup clean-stack
 
 dev: tools
 	cargo build --workspace --bins
@@ -45,3 +45,10 @@ clean-stack:
 # cut-off: PENDING_UPLOAD_MAX_AGE_SECONDS=30 make dev
 cleanup:
 	cargo lambda invoke cleanup --data-file events/cleanup.json --invoke-address 127.0.0.1 --invoke-port 3000
+
+# The functions against the Docker Compose stack (localstack/docker-compose.yml) instead of the
+# host processes: S3 is MinIO there, with the compose file's dummy credentials.
+dev-docker: tools
+	cargo build --workspace --bins
+	LOCAL_AWS_ACCESS_KEY_ID=minio-local LOCAL_AWS_SECRET_ACCESS_KEY=minio-local-secret \
+	LOCAL_S3_ENDPOINT=http://127.0.0.1:9000 $(VENV)/bin/python localstack/devstack.py dev --external

@@ -110,7 +110,13 @@ def create_bucket(s3, name, props):
             "ExposeHeaders": rule.get("ExposedHeaders", []),
             "MaxAgeSeconds": rule.get("MaxAge", 0),
         })
-    s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+    try:
+        s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NotImplemented":
+            raise
+        # MinIO: allowed origins come from MINIO_API_CORS_ALLOW_ORIGIN (docker-compose.yml).
+        print("bootstrap: this S3 has no bucket CORS API; configure its CORS origins itself")
 
 
 def schedule_expression(template, params):

@@ -3,6 +3,8 @@
 and the functions under `cargo lambda watch`.
 
   devstack.py dev               serve everything until Ctrl-C (`make dev`)
+  devstack.py dev --external    only the functions and the dispatcher, against services already
+                                running (the Docker Compose stack: `make dev-docker`)
   devstack.py test -- CMD...    start a separate stack on other ports, run CMD, stop (`make test`)
 
 Every process is started in its own session and stopped as a group, whatever happens.
@@ -48,15 +50,15 @@ class Stack:
         localstack = f"http://127.0.0.1:{self.localstack_port}"
         env = dict(os.environ)
         env.update({
-            # Dummy credentials: the local stack accepts any; never real ones.
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
+            # Dummy credentials for the local stack only (LocalStack accepts any), never real ones.
+            "AWS_ACCESS_KEY_ID": os.environ.get("LOCAL_AWS_ACCESS_KEY_ID", "test"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("LOCAL_AWS_SECRET_ACCESS_KEY", "test"),
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ENDPOINT_URL": localstack,
-            "AWS_ENDPOINT_URL_S3": localstack,
+            "AWS_ENDPOINT_URL_S3": os.environ.get("LOCAL_S3_ENDPOINT", localstack),
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}",
-            "S3_PUBLIC_ENDPOINT": os.environ.get("S3_PUBLIC_ENDPOINT", localstack),
+            "S3_PUBLIC_ENDPOINT": os.environ.get("S3_PUBLIC_ENDPOINT", os.environ.get("LOCAL_S3_ENDPOINT", localstack)),
             "S3_FORCE_PATH_STYLE": "true",
             "TABLE_NAME": os.environ.get("TABLE_NAME", "documents"),
             "BUCKET_NAME": os.environ.get("BUCKET_NAME", "documents"),
@@ -84,7 +86,8 @@ class Stack:
         for name, process in reversed(self.processes):
             if process.poll() is None:
                 try:
-                    os.killpg(process.pid, signal.SIGTERM)
+                    # LocalStack shuts down promptly on SIGINT; on SIGTERM it can hang.
+                    os.killpg(process.pid, signal.SIGINT if name == "localstack" else signal.SIGTERM)
                 except ProcessLookupError:
                     continue
         deadline = time.monotonic() + 5
@@ -153,10 +156,11 @@ class Stack:
         env["QUEUE_ROUTES"] = "cleanup-schedule=cleanup"
         self.start("dispatcher", [sys.executable, str(ROOT / "localstack" / "dispatcher.py")], env=env)
 
-    def up(self):
-        self.start_dynamodb()
-        self.start_localstack()
-        self.bootstrap()
+    def up(self, external=False):
+        if not external:
+            self.start_dynamodb()
+            self.start_localstack()
+            self.bootstrap()
         self.start_functions()
         self.start_dispatcher()
 
@@ -193,7 +197,7 @@ def main():
     # SIGTERM (e.g. from CI) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        stack.up()
+        stack.up(external="--external" in sys.argv)
         env = stack.env()
         if mode == "dev":
             log(f"API on {env['API_URL']} (e.g. GET {env['API_URL']}/api/auth/me/quota with a token from `make token`)")
