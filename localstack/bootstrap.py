@@ -142,6 +142,27 @@ def create_schedule(events, sqs, expression):
     events.put_targets(Rule="cleanup-schedule", Targets=[{"Id": "cleanup-queue", "Arn": arn}])
 
 
+def s3_notification(template):
+    """The S3 event source of the template (the classify function's), as (events, filter)."""
+    for res in template["Resources"].values():
+        for event in res.get("Properties", {}).get("Events", {}).values():
+            if event["Type"] == "S3":
+                props = event["Properties"]
+                events = props["Events"] if isinstance(props["Events"], list) else [props["Events"]]
+                return events, props.get("Filter")
+    sys.exit(f"no S3 event in {TEMPLATE}")
+
+
+def create_notification(s3, sqs, bucket, events, key_filter):
+    """Locally the bucket notifies a queue; the dispatcher hands each S3 event to classify."""
+    _, arn = create_queue(sqs, "classify-events")
+    config = {"QueueArn": arn, "Events": events}
+    if key_filter:
+        config["Filter"] = {"Key": {"FilterRules": key_filter["S3Key"]["Rules"]}}
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [config]})
+
+
 def main():
     template = load_template()
     params = parameters(template)
@@ -157,10 +178,12 @@ def main():
     started = time.monotonic()
     create_table(dynamodb, table_name, resolve(resource(template, "AWS::DynamoDB::Table"), params))
     create_bucket(s3, bucket_name, resolve(resource(template, "AWS::S3::Bucket"), params))
+    events_, key_filter = s3_notification(template)
+    create_notification(s3, sqs, bucket_name, events_, key_filter)
     schedule = schedule_expression(template, params)
     create_schedule(events, sqs, schedule)
     print(f"bootstrap: table {table_name!r}, bucket {bucket_name!r} (CORS {params['CorsAllowedOrigins']}), "
-          f"clean-up {schedule} ready in {time.monotonic() - started:.2f}s")
+          f"notification {events_} -> classify-events, clean-up {schedule} ready in {time.monotonic() - started:.2f}s")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ class Stack:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log(f"{name} ignored SIGTERM; killing it")
+                if self.profile == "dev":
+                    log(f"{name} did not stop within 5 s; killing it")
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -153,7 +154,7 @@ class Stack:
 
     def start_dispatcher(self):
         env = self.env()
-        env["QUEUE_ROUTES"] = "cleanup-schedule=cleanup"
+        env["QUEUE_ROUTES"] = "classify-events=classify,cleanup-schedule=cleanup"
         self.start("dispatcher", [sys.executable, str(ROOT / "localstack" / "dispatcher.py")], env=env)
 
     def up(self, external=False):

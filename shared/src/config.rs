@@ -37,6 +37,13 @@ pub struct Config {
     /// Items per Query page of the pending index, and pages one clean-up run may read.
     pub cleanup_page_size: i32,
     pub cleanup_page_budget: u64,
+    /// Classification reads at most this much of a PDF or DOCX (they are only readable whole)
+    /// and of plain text (read as a prefix), and gives extraction this long.
+    pub classify_max_object_bytes: u64,
+    pub classify_text_prefix_bytes: u64,
+    pub classify_timeout: Duration,
+    /// The lowest score (0 to 1) at which a document is filed under a topic.
+    pub classify_min_score: f64,
 }
 
 impl Config {
@@ -82,6 +89,17 @@ impl Config {
             pending_upload_max_age: Duration::from_secs(number("PENDING_UPLOAD_MAX_AGE_SECONDS", 3600)?),
             cleanup_page_size: number("CLEANUP_PAGE_SIZE", 100)?.clamp(1, 1000) as i32,
             cleanup_page_budget: number("CLEANUP_PAGE_BUDGET", 200)?,
+            classify_max_object_bytes: number("CLASSIFY_MAX_OBJECT_BYTES", 20 * 1024 * 1024)?,
+            classify_text_prefix_bytes: number("CLASSIFY_TEXT_PREFIX_BYTES", 1024 * 1024)?,
+            classify_timeout: Duration::from_secs(number("CLASSIFY_TIMEOUT_SECONDS", 20)?),
+            classify_min_score: match non_empty("CLASSIFY_MIN_SCORE") {
+                None => 0.15,
+                Some(raw) => raw
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| (0.0..=1.0).contains(v))
+                    .ok_or(ConfigError::Invalid { name: "CLASSIFY_MIN_SCORE", value: raw })?,
+            },
         })
     }
 }

@@ -8,11 +8,14 @@ use serde_json::json;
 
 use crate::auth::{caller, now_unix};
 use crate::error::{ApiError, QuotaExceeded};
+use crate::classify::{classify_document, ClassifyOutcome, Classifier, SkipReason};
 use crate::http::{
-    empty_response, json_body, json_response, path_document_id, query_param, require_method, required_document_id,
-    respond, rfc3339,
+    empty_response, json_body, json_response, path_document_id, path_topic_id, query_param, require_method,
+    required_document_id, respond, rfc3339,
 };
-use crate::model::{object_key, Document, DocumentId, DocumentStatus, UploadUrlRequest, UserId};
+use crate::model::{
+    object_key, Classification, Document, DocumentId, DocumentStatus, NewTopicRequest, UploadUrlRequest, UserId,
+};
 use crate::table::ConfirmOutcome;
 use crate::App;
 
@@ -44,6 +47,16 @@ pub async fn documents(app: &App, request: Request) -> Result<Response<Body>, Er
     Ok(respond(read_documents(app, &request).await))
 }
 
+/// POST /api/documents/{id}/classify
+pub async fn reclassify(app: &App, classifier: &dyn Classifier, request: Request) -> Result<Response<Body>, Error> {
+    Ok(respond(classify_now(app, classifier, &request).await))
+}
+
+/// GET /api/topics, POST /api/topics, DELETE /api/topics/{id}
+pub async fn topics(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    Ok(respond(manage_topics(app, &request).await))
+}
+
 fn identify(app: &App, request: &Request) -> Result<UserId, ApiError> {
     caller(request, app.config.local_jwt_secret.as_deref())
 }
@@ -72,6 +85,7 @@ async fn create_upload(app: &App, request: &Request) -> Result<Response<Body>, A
         size_bytes: None,
         created_at: now,
         uploaded_at: None,
+        classification: Classification::pending(),
     };
     let expiry = app.config.upload_url_expiry;
     // Signing is local, so the table write is this request's only round trip.
@@ -200,6 +214,8 @@ struct DocumentView {
     size_bytes: Option<u64>,
     created_at: String,
     uploaded_at: Option<String>,
+    #[serde(flatten)]
+    classification: Classification,
     #[serde(skip_serializing_if = "Option::is_none")]
     download_url: Option<String>,
 }
@@ -214,6 +230,7 @@ impl DocumentView {
             size_bytes: document.size_bytes,
             created_at: rfc3339(document.created_at),
             uploaded_at: document.uploaded_at.map(rfc3339),
+            classification: document.classification,
             download_url,
         }
     }
@@ -257,4 +274,41 @@ async fn list_documents(app: &App, request: &Request, user: &UserId) -> Result<R
     let page = app.table.list_documents(user, limit, cursor).await?;
     let items: Vec<DocumentView> = page.documents.into_iter().map(|d| DocumentView::new(d, None)).collect();
     Ok(json_response(StatusCode::OK, &json!({ "items": items, "next_cursor": page.next })))
+}
+
+async fn classify_now(app: &App, classifier: &dyn Classifier, request: &Request) -> Result<Response<Body>, ApiError> {
+    require_method(request, &Method::POST)?;
+    let user = identify(app, request)?;
+    let id = required_document_id(request)?;
+    let document = app.table.get_document(&user, id).await?.ok_or(ApiError::NotFound("Document"))?;
+    match classify_document(app, classifier, &user, id).await? {
+        ClassifyOutcome::Recorded(classification) => {
+            Ok(json_response(StatusCode::OK, &DocumentView::new(Document { classification, ..document }, None)))
+        }
+        ClassifyOutcome::Skipped(SkipReason::NoObject) => {
+            Err(ApiError::invalid("Upload not found in storage: PUT the file to upload_url first"))
+        }
+        ClassifyOutcome::Skipped(SkipReason::Rejected) => {
+            Err(ApiError::Conflict("the document was rejected for exceeding the quota".into()))
+        }
+        ClassifyOutcome::Skipped(SkipReason::NoDocument) => Err(ApiError::NotFound("Document")),
+    }
+}
+
+async fn manage_topics(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+    let user = identify(app, request)?;
+    let id = path_topic_id(request)?;
+    match (request.method(), id) {
+        (&Method::GET, None) => Ok(json_response(StatusCode::OK, &app.table.list_topics(&user).await?)),
+        (&Method::POST, None) => {
+            let (name, description) = json_body::<NewTopicRequest>(request)?.validate()?;
+            let topic = app.table.create_topic(&user, &name, &description, now_unix()).await?;
+            Ok(json_response(StatusCode::CREATED, &topic))
+        }
+        (&Method::DELETE, Some(id)) => match app.table.delete_topic(&user, id).await? {
+            true => Ok(empty_response(StatusCode::NO_CONTENT)),
+            false => Err(ApiError::NotFound("Topic")),
+        },
+        _ => Err(ApiError::MethodNotAllowed),
+    }
 }

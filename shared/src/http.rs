@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::model::DocumentId;
+use crate::model::{DocumentId, TopicId};
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_string(body).expect("response bodies are plain data");
@@ -62,16 +62,23 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
     })
 }
 
-/// The `{id}` of `/api/documents/{id}[/...]`: the path parameter API Gateway provides, else the
-/// segment after `documents` in the raw path (function URLs carry no path parameters).
-pub fn path_document_id(request: &Request) -> Result<Option<DocumentId>, ApiError> {
+/// The `{id}` of `/api/<collection>/{id}[/...]`: the path parameter API Gateway provides, else
+/// the segment after `<collection>` in the raw path (function URLs carry no path parameters).
+fn path_id(request: &Request, collection: &str) -> Option<String> {
     let from_params = request.path_parameters_ref().and_then(|p| p.first("id")).map(str::to_owned);
-    let raw = from_params.or_else(|| {
+    from_params.or_else(|| {
         let path = request.uri().path();
-        let mut segments = path.split('/').skip_while(|s| *s != "documents").skip(1);
+        let mut segments = path.split('/').skip_while(|s| *s != collection).skip(1);
         segments.next().filter(|s| !s.is_empty()).map(str::to_owned)
-    });
-    raw.map(|id| DocumentId::parse(&id)).transpose()
+    })
+}
+
+pub fn path_document_id(request: &Request) -> Result<Option<DocumentId>, ApiError> {
+    path_id(request, "documents").map(|id| DocumentId::parse(&id)).transpose()
+}
+
+pub fn path_topic_id(request: &Request) -> Result<Option<TopicId>, ApiError> {
+    path_id(request, "topics").map(|id| TopicId::parse(&id)).transpose()
 }
 
 pub fn required_document_id(request: &Request) -> Result<DocumentId, ApiError> {

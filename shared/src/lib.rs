@@ -2,10 +2,12 @@
 //! rules and the DynamoDB and S3 adapters. A function's `main.rs` only wires these together.
 
 pub mod auth;
+pub mod classify;
 pub mod cleanup;
 pub mod clients;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod handlers;
 pub mod http;
 pub mod model;

@@ -102,8 +102,136 @@ impl DocumentStatus {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TopicId(pub Uuid);
+
+impl TopicId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        Uuid::try_parse(raw)
+            .map(Self)
+            .map_err(|_| ApiError::invalid(format!("topic id {:?} is not a valid UUID", truncate(raw, 64))))
+    }
+}
+
+impl Default for TopicId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for TopicId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A user's topic: documents are filed under the one their text matches best.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Topic {
+    pub id: TopicId,
+    pub name: String,
+    pub description: String,
+    #[serde(skip)]
+    pub created_at: i64,
+}
+
+pub const MAX_TOPIC_NAME_CHARS: usize = 100;
+pub const MAX_TOPIC_DESCRIPTION_CHARS: usize = 2000;
+
+/// The body of POST /api/topics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTopicRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl NewTopicRequest {
+    pub fn validate(self) -> Result<(String, String), ApiError> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err(ApiError::invalid("name must not be empty"));
+        }
+        if name.chars().count() > MAX_TOPIC_NAME_CHARS {
+            return Err(ApiError::invalid(format!("name must be at most {MAX_TOPIC_NAME_CHARS} characters")));
+        }
+        let description = self.description.trim();
+        if description.chars().count() > MAX_TOPIC_DESCRIPTION_CHARS {
+            return Err(ApiError::invalid(format!(
+                "description must be at most {MAX_TOPIC_DESCRIPTION_CHARS} characters"
+            )));
+        }
+        if name.chars().chain(description.chars()).any(|c| c.is_control() && c != '\n') {
+            return Err(ApiError::invalid("name and description must not contain control characters"));
+        }
+        Ok((name.to_owned(), description.to_owned()))
+    }
+}
+
+/// Where classification of a document stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassificationStatus {
+    Pending,
+    Classified,
+    Unclassified,
+    Failed,
+}
+
+impl ClassificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Classified => "classified",
+            Self::Unclassified => "unclassified",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "pending" => Some(Self::Pending),
+            "classified" => Some(Self::Classified),
+            "unclassified" => Some(Self::Unclassified),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// The result of classifying a document, as stored on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Classification {
+    #[serde(rename = "classification_status")]
+    pub status: ClassificationStatus,
+    pub topic_id: Option<TopicId>,
+    /// Score of the chosen (or best) topic, 0 to 1.
+    pub confidence: Option<f64>,
+    /// The start of the extracted text.
+    pub excerpt: Option<String>,
+    /// Why classification failed.
+    #[serde(rename = "classification_reason")]
+    pub reason: Option<String>,
+}
+
+impl Classification {
+    pub fn pending() -> Self {
+        Self { status: ClassificationStatus::Pending, topic_id: None, confidence: None, excerpt: None, reason: None }
+    }
+
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Self { status: ClassificationStatus::Failed, reason: Some(reason.into()), ..Self::pending() }
+    }
+}
+
 /// A document as stored in the table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Document {
     pub id: DocumentId,
     pub owner: UserId,
@@ -117,6 +245,7 @@ pub struct Document {
     /// Unix seconds.
     pub created_at: i64,
     pub uploaded_at: Option<i64>,
+    pub classification: Classification,
 }
 
 impl Document {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::Client;
@@ -15,6 +16,15 @@ use crate::error::ApiError;
 pub struct PresignedUpload {
     pub url: String,
     pub headers: BTreeMap<String, String>,
+}
+
+/// The outcome of reading an object for extraction.
+#[derive(Debug)]
+pub enum ObjectRead {
+    Missing,
+    /// Larger than the limit and only readable whole.
+    TooLarge { size: u64 },
+    Bytes(Vec<u8>),
 }
 
 #[derive(Clone, Debug)]
@@ -46,6 +56,30 @@ impl ObjectStorage {
             Err(SdkError::ServiceError(e)) if matches!(e.err(), HeadObjectError::NotFound(_)) => Ok(None),
             Err(e) => Err(ApiError::internal("HeadObject failed", e)),
         }
+    }
+
+    /// Reads at most `limit` bytes of `key`: a prefix when `prefix_ok`, otherwise the whole
+    /// object or, when it is larger, nothing (`TooLarge`).
+    pub async fn read_object(&self, key: &str, limit: u64, prefix_ok: bool) -> Result<ObjectRead, ApiError> {
+        let mut get = self.internal.get_object().bucket(&self.bucket).key(key);
+        if prefix_ok {
+            get = get.range(format!("bytes=0-{}", limit.saturating_sub(1)));
+        }
+        let output = match get.send().await {
+            Ok(output) => output,
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => return Ok(ObjectRead::Missing),
+            // An empty object cannot satisfy a range.
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 416 => return Ok(ObjectRead::Bytes(Vec::new())),
+            Err(e) => return Err(ApiError::internal("GetObject failed", e)),
+        };
+        let size = output.content_length().unwrap_or_default().max(0) as u64;
+        if !prefix_ok && size > limit {
+            return Ok(ObjectRead::TooLarge { size });
+        }
+        let body = output.body.collect().await.map_err(|e| ApiError::internal("reading object body failed", e))?;
+        let mut bytes = body.to_vec();
+        bytes.truncate(limit as usize);
+        Ok(ObjectRead::Bytes(bytes))
     }
 
     /// Removes `key`; removing an absent object succeeds (S3 semantics), so retries are safe.

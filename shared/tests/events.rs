@@ -7,7 +7,7 @@ mod common;
 use common::{app, event_json, reply_of};
 use lambda_http::Request;
 use shared::handlers;
-use shared::model::{Document, DocumentId, DocumentStatus, UserId};
+use shared::model::{Classification, Document, DocumentId, DocumentStatus, UserId};
 
 fn fixture(name: &str) -> Request {
     lambda_http::request::from_str(&event_json(name).to_string()).expect("a valid API Gateway event")
@@ -35,6 +35,7 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
         size_bytes: None,
         created_at: shared::auth::now_unix(),
         uploaded_at: None,
+        classification: Classification::pending(),
     };
     app.table.create_document(&document).await.unwrap();
     app.storage

@@ -83,8 +83,8 @@ impl Api {
         let mut request = self.http.put(upload["upload_url"].as_str().expect("upload_url"));
         for (name, value) in upload["headers"].as_object().expect("headers") {
             let value = value.as_str().unwrap();
-            // reqwest sets Content-Length from the body itself.
-            if name.eq_ignore_ascii_case("content-length") {
+            // reqwest sets Content-Length from the body itself, except for an empty one.
+            if name.eq_ignore_ascii_case("content-length") && !bytes.is_empty() {
                 continue;
             }
             request = request.header(name, replace(name, value).unwrap_or_else(|| value.to_owned()));
@@ -206,4 +206,103 @@ pub async fn put_object_directly(app: &App, user: &str, id: &str, bytes: Vec<u8>
         shared::model::DocumentId::parse(id).unwrap(),
     );
     app.storage.client().put_object().bucket(app.storage.bucket()).key(key).body(bytes.into()).send().await.unwrap();
+}
+
+impl Api {
+    /// upload-url with `content_type`, PUT and confirm; returns the document id.
+    pub async fn upload_as(&self, user: &str, filename: &str, content_type: &str, bytes: Vec<u8>) -> String {
+        let upload = self.upload_url(user, filename, content_type, Some(bytes.len() as u64)).await;
+        assert_eq!(upload.status, 200, "upload-url: {}", upload.body);
+        assert_eq!(self.put_object(&upload.body, bytes).await, 200, "PUT to the presigned URL");
+        let id = upload.body["document_id"].as_str().unwrap().to_owned();
+        let confirm = self.confirm(user, &id).await;
+        assert_eq!(confirm.status, 200, "confirm: {}", confirm.body);
+        id
+    }
+
+    pub async fn create_topic(&self, user: &str, name: &str, description: &str) -> String {
+        let reply = self
+            .call(Method::POST, "/api/topics", user, Some(json!({ "name": name, "description": description })))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls a document until its classification is no longer pending (at most 30 s).
+    pub async fn classified(&self, user: &str, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let reply = self.get(user, id).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            if reply.body["classification_status"] != "pending" {
+                return reply.body;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} still pending after 30 s: {}", reply.body);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Sample documents made here, in the formats users upload.
+pub mod samples {
+    use std::io::Write;
+
+    pub const PDF: &str = "application/pdf";
+    pub const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+
+    /// A one-page PDF whose text is `lines`, written with lopdf (Helvetica, WinAnsi).
+    pub fn pdf(lines: &[&str]) -> Vec<u8> {
+        use lopdf::content::{Content, Operation};
+        use lopdf::{dictionary, Document, Object, Stream};
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let font_id = doc.add_object(dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica", "Encoding" => "WinAnsiEncoding",
+        });
+        let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+        let mut operations = vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 12.into()]),
+            Operation::new("TL", vec![16.into()]),
+            Operation::new("Td", vec![72.into(), 720.into()]),
+        ];
+        for line in lines {
+            operations.push(Operation::new("Tj", vec![Object::string_literal(*line)]));
+            operations.push(Operation::new("T*", vec![]));
+        }
+        operations.push(Operation::new("ET", vec![]));
+        let content = Content { operations };
+        let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id, "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+        });
+        doc.objects.insert(pages_id, Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+        }));
+        let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        doc.trailer.set("Root", catalog_id);
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes).unwrap();
+        bytes
+    }
+
+    /// A minimal DOCX (WordprocessingML in a zip) with one paragraph per entry of `paragraphs`.
+    pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
+        let body: String = paragraphs
+            .iter()
+            .map(|p| format!("<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>", p.replace('&', "&amp;").replace('<', "&lt;")))
+            .collect();
+        let parts = [
+            ("[Content_Types].xml", r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#.to_owned()),
+            ("_rels/.rels", r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#.to_owned()),
+            ("word/document.xml", format!(r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#)),
+        ];
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, content) in parts {
+            zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            zip.write_all(content.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
 }

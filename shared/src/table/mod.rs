@@ -24,7 +24,10 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use crate::error::{ApiError, QuotaExceeded};
-use crate::model::{Document, DocumentId, DocumentStatus, Quota, UserId};
+use crate::model::{Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, Quota, TopicId, UserId};
+
+mod topics;
+pub use topics::RecordOutcome;
 
 pub const PENDING_INDEX: &str = "PendingByAge";
 pub const PENDING_SHARDS: u8 = 16;
@@ -91,7 +94,7 @@ fn user_pk(user: &UserId) -> String {
     format!("USER#{}", user.as_str())
 }
 
-fn doc_sk(id: DocumentId) -> String {
+pub(crate) fn doc_sk(id: DocumentId) -> String {
     format!("{DOC_PREFIX}{id}")
 }
 
@@ -133,6 +136,15 @@ fn parse_document(item: &Item) -> Option<Document> {
         size_bytes: get_n(item, "size_bytes"),
         created_at: get_n(item, "created_at")?,
         uploaded_at: get_n(item, "uploaded_at"),
+        classification: Classification {
+            status: get_s(item, "classification_status")
+                .and_then(ClassificationStatus::parse)
+                .unwrap_or(ClassificationStatus::Pending),
+            topic_id: get_s(item, "topic_id").and_then(|t| TopicId::parse(t).ok()),
+            confidence: get_n(item, "confidence"),
+            excerpt: get_s(item, "excerpt").map(str::to_owned),
+            reason: get_s(item, "classification_reason").map(str::to_owned),
+        },
     })
 }
 
@@ -217,6 +229,7 @@ impl DocumentTable {
             ("filename".to_owned(), s(&document.filename)),
             ("content_type".to_owned(), s(&document.content_type)),
             ("status".to_owned(), s(DocumentStatus::Pending.as_str())),
+            ("classification_status".to_owned(), s(ClassificationStatus::Pending.as_str())),
             ("created_at".to_owned(), n(document.created_at)),
             ("pending_shard".to_owned(), s(pending_shard(document.id))),
             ("pending_since".to_owned(), n(document.created_at)),

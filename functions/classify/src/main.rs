@@ -1,0 +1,11 @@
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::classify::{handle_s3_event, TermMatchClassifier};
+use shared::App;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::init_tracing();
+    let app = App::from_env().await?;
+    let classifier = TermMatchClassifier;
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| handle_s3_event(&app, &classifier, event))).await
+}

@@ -1,0 +1,11 @@
+use lambda_http::{run, service_fn, Error};
+use shared::classify::TermMatchClassifier;
+use shared::{handlers, App};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::init_tracing();
+    let app = App::from_env().await?;
+    let classifier = TermMatchClassifier;
+    run(service_fn(|request| handlers::reclassify(&app, &classifier, request))).await
+}

@@ -1,0 +1,132 @@
+//! Text extraction from the stored formats: plain text and Markdown (any bytes; invalid UTF-8 is
+//! replaced), PDF (`pdf-extract`, on `lopdf`) and DOCX (`zip` + `quick-xml` over
+//! `word/document.xml`). Bounded: callers pass at most a configured number of bytes, and the
+//! text kept is capped.
+
+use std::io::Read;
+
+/// Characters of extracted text kept for classification.
+pub const MAX_TEXT_CHARS: usize = 200_000;
+const DOCX_XML_LIMIT: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Pdf,
+    Docx,
+}
+
+impl Format {
+    /// The format of a stored document, from its (validated) content type.
+    pub fn of(content_type: &str) -> Option<Self> {
+        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "text/plain" | "text/markdown" => Some(Self::Text),
+            "application/pdf" => Some(Self::Pdf),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => Some(Self::Docx),
+            _ => None,
+        }
+    }
+
+    /// Plain text can be read from a prefix; PDF and DOCX keep their index at the end.
+    pub fn needs_whole_object(self) -> bool {
+        !matches!(self, Self::Text)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ExtractError {
+    #[error("not a readable PDF: {0}")]
+    Pdf(String),
+    #[error("not a readable DOCX: {0}")]
+    Docx(String),
+}
+
+pub fn extract_text(format: Format, bytes: &[u8]) -> Result<String, ExtractError> {
+    let text = match format {
+        Format::Text => {
+            let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            String::from_utf8_lossy(bytes).into_owned()
+        }
+        Format::Pdf => pdf_extract::extract_text_from_mem(bytes).map_err(|e| ExtractError::Pdf(e.to_string()))?,
+        Format::Docx => docx_text(bytes)?,
+    };
+    Ok(cap(text))
+}
+
+fn cap(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {
+        text.truncate(cut);
+    }
+    text
+}
+
+fn docx_text(bytes: &[u8]) -> Result<String, ExtractError> {
+    let invalid = |e: &dyn std::fmt::Display| ExtractError::Docx(e.to_string());
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| invalid(&e))?;
+    let mut xml = String::new();
+    archive
+        .by_name("word/document.xml")
+        .map_err(|e| invalid(&e))?
+        .take(DOCX_XML_LIMIT)
+        .read_to_string(&mut xml)
+        .map_err(|e| invalid(&e))?;
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut text = String::new();
+    let mut in_text_run = false;
+    loop {
+        match reader.read_event().map_err(|e| invalid(&e))? {
+            quick_xml::events::Event::Start(e) if e.name().as_ref() == "w:t" => in_text_run = true,
+            quick_xml::events::Event::End(e) if e.name().as_ref() == "w:t" => in_text_run = false,
+            quick_xml::events::Event::End(e) if e.name().as_ref() == "w:p" => text.push('\n'),
+            quick_xml::events::Event::Empty(e) if matches!(e.name().as_ref(), "w:tab" | "w:br") => text.push(' '),
+            quick_xml::events::Event::Text(t) if in_text_run => {
+                text.push_str(&t.xml10_content());
+            }
+            quick_xml::events::Event::GeneralRef(r) if in_text_run => {
+                // Entities such as &amp; arrive separately.
+                match r.resolve_char_ref().ok().flatten() {
+                    Some(c) => text.push(c),
+                    None => text.push_str(match r.as_ref() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        _ => "",
+                    }),
+                }
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+        if text.len() > MAX_TEXT_CHARS * 4 {
+            break;
+        }
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_of_any_encoding_never_fails() {
+        assert_eq!(extract_text(Format::Text, b"\xEF\xBB\xBFhello").unwrap(), "hello");
+        assert_eq!(extract_text(Format::Text, b"caf\xE9 ok").unwrap(), "caf\u{FFFD} ok");
+    }
+
+    #[test]
+    fn formats_follow_content_types() {
+        assert_eq!(Format::of("text/markdown; charset=utf-8"), Some(Format::Text));
+        assert_eq!(Format::of("APPLICATION/PDF"), Some(Format::Pdf));
+        assert_eq!(Format::of("image/png"), None);
+    }
+
+    #[test]
+    fn corrupt_binary_formats_are_errors_not_panics() {
+        assert!(matches!(extract_text(Format::Pdf, b"%PDF-1.7 garbage"), Err(ExtractError::Pdf(_))));
+        assert!(matches!(extract_text(Format::Docx, b"PK\x03\x04 garbage"), Err(ExtractError::Docx(_))));
+    }
+}

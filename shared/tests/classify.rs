@@ -1,0 +1,199 @@
+//! Classification end to end: real PDF, DOCX and text files uploaded through presigned URLs,
+//! LocalStack's S3 notification into the queue, the dispatcher, and the classify function under
+//! `cargo lambda watch`; plus duplicate, out-of-order and malformed events fed to the handler.
+
+mod common;
+
+use common::samples::{docx, pdf, DOCX, PDF};
+use common::{app, assert_detail, new_user, Api};
+use reqwest::Method;
+use serde_json::{json, Value};
+use shared::classify::{handle_s3_event, TermMatchClassifier};
+
+async fn topics(api: &Api, user: &str) -> (String, String, String) {
+    (
+        api.create_topic(user, "Invoices", "billing invoice payment amount due vendor tax").await,
+        api.create_topic(user, "Recipes", "cooking ingredients oven bake flour sugar butter").await,
+        api.create_topic(user, "Travel", "flight hotel booking itinerary airport passport").await,
+    )
+}
+
+#[tokio::test]
+async fn uploads_are_classified_through_the_s3_notification() {
+    let api = Api::new();
+    let user = new_user();
+    let (invoices, recipes, travel) = topics(&api, &user).await;
+    let cases = [
+        (
+            api.upload_as(&user, "scones.pdf", PDF, pdf(&["Scones", "Preheat the oven. Rub the butter into the flour,", "add sugar and bake for 12 minutes."])).await,
+            Some(recipes.clone()),
+        ),
+        (
+            api.upload_as(&user, "invoice.docx", DOCX, docx(&["Invoice 2026-114", "Amount due: 420 EUR. Payment to the vendor within 30 days, tax included."])).await,
+            Some(invoices.clone()),
+        ),
+        (
+            api.upload_as(&user, "trip.md", "text/markdown", "# Lisbon trip\nFlight TP 1234 from the airport at 7:00, hotel booking confirmed, passport needed.".as_bytes().to_vec()).await,
+            Some(travel.clone()),
+        ),
+        (
+            api.upload_as(&user, "haiku.txt", "text/plain", "An old silent pond, a frog jumps in: the sound of water.".as_bytes().to_vec()).await,
+            None,
+        ),
+    ];
+    let mut correct = 0;
+    for (id, expected) in &cases {
+        let document = api.classified(&user, id).await;
+        let actual = document["topic_id"].as_str().map(str::to_owned);
+        if &actual == expected {
+            correct += 1;
+        }
+        assert_eq!(&actual, expected, "{document}");
+        let status = if expected.is_some() { "classified" } else { "unclassified" };
+        assert_eq!(document["classification_status"], status, "{document}");
+        assert!(document["excerpt"].as_str().is_some_and(|e| !e.is_empty()), "{document}");
+        assert!(document["confidence"].is_number());
+    }
+    println!("classifier accuracy on the fixtures: {correct}/{}", cases.len());
+    // The list shows the same fields; classification never touches the quota.
+    let list = api.list(&user, "").await;
+    assert!(list.body["items"].as_array().unwrap().iter().all(|d| d["classification_status"] != "pending"));
+    let sizes: u64 = list.body["items"].as_array().unwrap().iter().map(|d| d["size_bytes"].as_u64().unwrap()).sum();
+    assert_eq!(api.used_bytes(&user).await, sizes);
+}
+
+#[tokio::test]
+async fn corrupt_and_odd_files_fail_or_degrade_per_document() {
+    let api = Api::new();
+    let user = new_user();
+    topics(&api, &user).await;
+    let corrupt_pdf = api.upload_as(&user, "broken.pdf", PDF, b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage".to_vec()).await;
+    let corrupt_docx = api.upload_as(&user, "broken.docx", DOCX, b"PK\x03\x04 not really a zip".to_vec()).await;
+    let latin1 = api.upload_as(&user, "latin1.txt", "text/plain", b"Cr\xe8me br\xfbl\xe9e: bake the sugar in the oven".to_vec()).await;
+    let empty = api.upload_as(&user, "empty.txt", "text/plain", Vec::new()).await;
+
+    for id in [&corrupt_pdf, &corrupt_docx] {
+        let document = api.classified(&user, id).await;
+        assert_eq!(document["classification_status"], "failed", "{document}");
+        assert!(document["classification_reason"].as_str().is_some_and(|r| !r.is_empty()), "{document}");
+        assert!(document["topic_id"].is_null());
+    }
+    let document = api.classified(&user, &latin1).await;
+    assert_eq!(document["classification_status"], "classified", "invalid UTF-8 is replaced, not fatal: {document}");
+    let document = api.classified(&user, &empty).await;
+    assert_eq!(document["classification_status"], "unclassified", "{document}");
+}
+
+fn s3_event(bucket: &str, keys: &[&str]) -> lambda_runtime::LambdaEvent<Value> {
+    let mut event = common::event_json("s3-put.json");
+    let record = event["Records"][0].clone();
+    event["Records"] = keys
+        .iter()
+        .map(|key| {
+            let mut record = record.clone();
+            record["s3"]["bucket"]["name"] = json!(bucket);
+            record["s3"]["object"]["key"] = json!(key);
+            record
+        })
+        .collect();
+    lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default())
+}
+
+#[tokio::test]
+async fn duplicate_early_late_and_foreign_events_are_harmless() {
+    let api = Api::new();
+    let app = app().await;
+    // An '@' in the subject arrives percent-encoded in the event key.
+    let user = format!("{}@example.com", new_user());
+    let encoded_user = user.replace('@', "%40");
+    let recipes = api.create_topic(&user, "Recipes", "cooking oven bake flour sugar").await;
+
+    // Before confirm: classified anyway, still pending, nothing charged.
+    let upload = api.upload_url(&user, "cake.txt", "text/plain", None).await;
+    let early = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.put_object(&upload.body, b"Bake the flour and sugar in the oven".to_vec()).await, 200);
+    let key = format!("users/{encoded_user}/{early}");
+    let bucket = app.config.bucket_name.clone();
+    let summary = handle_s3_event(&app, &TermMatchClassifier, s3_event(&bucket, &[&key, &key])).await.unwrap();
+    assert_eq!((summary.records, summary.classified, summary.errors), (2, 2, 0));
+    let document = api.get(&user, &early).await.body;
+    assert_eq!(document["status"], "pending");
+    assert_eq!(document["topic_id"], recipes.as_str());
+    assert_eq!(api.used_bytes(&user).await, 0);
+    // Confirm afterwards keeps the result; a late duplicate rewrites the same values.
+    assert_eq!(api.confirm(&user, &early).await.status, 200);
+    handle_s3_event(&app, &TermMatchClassifier, s3_event(&bucket, &[&key])).await.unwrap();
+    let again = api.get(&user, &early).await.body;
+    assert_eq!((&again["topic_id"], &again["confidence"], &again["status"]), (&document["topic_id"], &document["confidence"], &json!("uploaded")));
+
+    // An event for a deleted document resurrects nothing.
+    assert_eq!(api.delete(&user, &early).await.status, 204);
+    let summary = handle_s3_event(&app, &TermMatchClassifier, s3_event(&bucket, &[&key])).await.unwrap();
+    assert_eq!((summary.skipped, summary.errors), (1, 0));
+    assert_detail(&api.get(&user, &early).await, 404);
+
+    // Keys that are not ours (spaces, non-ASCII, other shapes, other buckets) are skipped.
+    let summary = handle_s3_event(
+        &app,
+        &TermMatchClassifier,
+        s3_event(&bucket, &["users/some+user/caf%C3%A9+menu.pdf", "users/a%20b/not-a-uuid", "uploads/x", "bad%FF"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.records, summary.skipped, summary.errors), (4, 4, 0));
+    let other = handle_s3_event(&app, &TermMatchClassifier, s3_event("another-bucket", &[&key])).await.unwrap();
+    assert_eq!(other.skipped, 1);
+    // S3's test event on configuring a notification is ignored.
+    let test_event = lambda_runtime::LambdaEvent::new(
+        json!({ "Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket }),
+        lambda_runtime::Context::default(),
+    );
+    assert_eq!(handle_s3_event(&app, &TermMatchClassifier, test_event).await.unwrap().records, 0);
+}
+
+#[tokio::test]
+async fn topics_are_per_user_and_deleting_one_keeps_its_documents() {
+    let api = Api::new();
+    let (user, other) = (new_user(), new_user());
+    let recipes = api.create_topic(&user, "Recipes", "cooking oven bake flour sugar").await;
+    let duplicate = api.call(Method::POST, "/api/topics", &user, Some(json!({ "name": "  RECIPES ", "description": "" }))).await;
+    assert_detail(&duplicate, 409);
+    for bad in [json!({ "name": "" }), json!({ "description": "x" }), json!({ "name": "x".repeat(101) }), json!({ "name": "a\u{1}b" })] {
+        assert_detail(&api.call(Method::POST, "/api/topics", &user, Some(bad)).await, 422);
+    }
+    let listed = api.call(Method::GET, "/api/topics", &user, None).await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    assert_eq!(listed.body[0]["name"], "Recipes");
+    assert_eq!(api.call(Method::GET, "/api/topics", &other, None).await.body, json!([]));
+    assert_detail(&api.call(Method::DELETE, &format!("/api/topics/{recipes}"), &other, None).await, 404);
+
+    let id = api.upload_as(&user, "bread.txt", "text/plain", b"Knead the flour, bake in a hot oven".to_vec()).await;
+    assert_eq!(api.classified(&user, &id).await["topic_id"], recipes.as_str());
+    assert_eq!(api.call(Method::DELETE, &format!("/api/topics/{recipes}"), &user, None).await.status, 204);
+    let document = api.get(&user, &id).await.body;
+    assert_eq!(document["status"], "uploaded", "the document is kept");
+    assert_eq!(document["classification_status"], "unclassified");
+    assert!(document["topic_id"].is_null());
+    assert_detail(&api.call(Method::DELETE, &format!("/api/topics/{recipes}"), &user, None).await, 404);
+    // The name is free again.
+    api.create_topic(&user, "recipes", "").await;
+}
+
+#[tokio::test]
+async fn manual_reclassification_uses_the_current_topics() {
+    let api = Api::new();
+    let user = new_user();
+    let id = api.upload_as(&user, "flight.txt", "text/plain", b"Boarding pass: flight to Oslo, gate 12, airport shuttle".to_vec()).await;
+    assert_eq!(api.classified(&user, &id).await["classification_status"], "unclassified");
+    let travel = api.create_topic(&user, "Travel", "flight airport hotel").await;
+    let reply = api.call(Method::POST, &format!("/api/documents/{id}/classify"), &user, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["classification_status"], "classified");
+    assert_eq!(reply.body["topic_id"], travel.as_str());
+    assert_eq!(api.get(&user, &id).await.body["topic_id"], travel.as_str());
+    // Another user's document, and documents without an object, are refused like elsewhere.
+    assert_detail(&api.call(Method::POST, &format!("/api/documents/{id}/classify"), &new_user(), None).await, 404);
+    let pending = api.upload_url(&user, "later.txt", "text/plain", None).await;
+    let pending_id = pending.body["document_id"].as_str().unwrap();
+    assert_detail(&api.call(Method::POST, &format!("/api/documents/{pending_id}/classify"), &user, None).await, 422);
+}
