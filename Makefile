@@ -19,10 +19,16 @@ dev: tools
 test: tools
 	cargo build --workspace --all-targets
 	$(VENV)/bin/cfn-lint template.yaml
-	$(VENV)/bin/python localstack/devstack.py test -- cargo nextest run --workspace --no-fail-fast
+	$(VENV)/bin/python localstack/devstack.py test -- bash -c \
+		'(cd web && node --test tests/); web=$$?; cargo nextest run --workspace --no-fail-fast; rust=$$?; exit $$((web | rust))'
 
-tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide
+tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide web/node_modules/.installed
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
 
 $(VENV)/.installed: localstack/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is needed for LocalStack (e.g. pyenv install 3.13)"; exit 1; }

@@ -23,9 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = {
-    # `sam local start-api` serves on 3000; the web client talks to it there.
-    "dev": {"api": 3000, "dynamodb": 8000, "localstack": 4566},
-    "test": {"api": 13000, "dynamodb": 18000, "localstack": 14566},
+    # `sam local start-api` serves on 3000; the web client (on 5173, the origin the bucket's
+    # CORS allows by default) talks to it there. Tests also serve the page from a second,
+    # disallowed origin.
+    "dev": {"api": 3000, "dynamodb": 8000, "localstack": 4566, "web": 5173},
+    "test": {"api": 13000, "dynamodb": 18000, "localstack": 14566, "web": 15173, "other_web": 15174},
 }
 DEV_JWT_SECRET = "local-dev-secret"
 
@@ -41,6 +43,8 @@ class Stack:
         self.api_port = int(os.environ.get("API_PORT", ports["api"]))
         self.dynamodb_port = int(os.environ.get("DYNAMODB_PORT", ports["dynamodb"]))
         self.localstack_port = int(os.environ.get("LOCALSTACK_PORT", ports["localstack"]))
+        self.web_port = int(os.environ.get("WEB_PORT", ports["web"]))
+        self.other_web_port = ports.get("other_web")
         self.state = ROOT / ".stack" / profile
         self.state.mkdir(parents=True, exist_ok=True)
         self.processes = []
@@ -64,6 +68,8 @@ class Stack:
             "BUCKET_NAME": os.environ.get("BUCKET_NAME", "documents"),
             "LOCAL_JWT_SECRET": os.environ.get("LOCAL_JWT_SECRET", DEV_JWT_SECRET),
             "API_URL": f"http://127.0.0.1:{self.api_port}",
+            "WEB_URL": f"http://localhost:{self.web_port}",
+            "CORS_ALLOWED_ORIGINS": os.environ.get("CORS_ALLOWED_ORIGINS", f"http://localhost:{self.web_port}"),
             "RUST_LOG": os.environ.get("RUST_LOG", "info"),
             # make dev passes these through, e.g. a cut-off of seconds to try clean-up.
             "PENDING_UPLOAD_MAX_AGE_SECONDS": os.environ.get("PENDING_UPLOAD_MAX_AGE_SECONDS", "3600"),
@@ -157,6 +163,14 @@ class Stack:
         env["QUEUE_ROUTES"] = "classify-events=classify,cleanup-schedule=cleanup"
         self.start("dispatcher", [sys.executable, str(ROOT / "localstack" / "dispatcher.py")], env=env)
 
+    def start_web(self):
+        ports = [("web", self.web_port)]
+        if self.other_web_port:
+            ports.append(("web-other-origin", self.other_web_port))
+        for name, port in ports:
+            self.start(name, [sys.executable, str(ROOT / "web" / "serve.py"), str(port)])
+            self.wait_until(f"web on {port}", lambda: port_open(port), 10)
+
     def up(self, external=False):
         if not external:
             self.start_dynamodb()
@@ -164,6 +178,7 @@ class Stack:
             self.bootstrap()
         self.start_functions()
         self.start_dispatcher()
+        self.start_web()
 
 
 def port_open(port):
@@ -201,6 +216,7 @@ def main():
         stack.up(external="--external" in sys.argv)
         env = stack.env()
         if mode == "dev":
+            log(f"web client on {env['WEB_URL']} (sign in with any user name)")
             log(f"API on {env['API_URL']} (e.g. GET {env['API_URL']}/api/auth/me/quota with a token from `make token`)")
             log(f"Lambda invoke API on {env['API_URL']}/2015-03-31/functions/<name>/invocations")
             log(f"DynamoDB {env['AWS_ENDPOINT_URL_DYNAMODB']}, S3 {env['AWS_ENDPOINT_URL_S3']}; logs in {stack.state}")
@@ -214,6 +230,8 @@ def main():
         command = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
         if not command:
             sys.exit("test mode needs a command after --")
+        if stack.other_web_port:
+            env["OTHER_ORIGIN_WEB_URL"] = f"http://localhost:{stack.other_web_port}"
         return subprocess.run(command, env=env).returncode
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,287 @@
+// The browser side of the three-step upload: upload-url, PUT straight to storage, confirm.
+const config = window.APP_CONFIG ?? { apiUrl: "http://127.0.0.1:3000", devJwtSecret: null };
+const $ = (id) => document.getElementById(id);
+const TYPES_BY_EXTENSION = {
+  pdf: "application/pdf",
+  docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  txt: "text/plain",
+  md: "text/markdown",
+  markdown: "text/markdown",
+};
+
+let token = sessionStorage.getItem("token");
+let nextCursor = null;
+
+class SignedOut extends Error {}
+
+function formatBytes(bytes) {
+  if (bytes == null) return "–";
+  const units = ["B", "KB", "MB", "GB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function showMessage(text, kind = "info") {
+  const message = document.createElement("div");
+  message.className = `message ${kind}`;
+  message.textContent = text;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.textContent = "×";
+  close.setAttribute("aria-label", "dismiss");
+  close.onclick = () => message.remove();
+  message.prepend(close);
+  $("messages").prepend(message);
+}
+
+/** A sentence for an error answer of the API, from its status and `detail`. */
+function describeError(status, body) {
+  const detail = body?.detail;
+  if (status === 413 && detail && typeof detail === "object") {
+    return `Not enough storage: ${formatBytes(detail.used_bytes)} of ${formatBytes(detail.limit_bytes)} used, ` +
+      `and this file needs ${formatBytes(detail.rejected_bytes)}.`;
+  }
+  if (status === 415) return `This file type is not accepted. ${detail}`;
+  if (typeof detail === "string") return detail;
+  return `The server answered ${status}.`;
+}
+
+async function api(method, path, body) {
+  const response = await fetch(config.apiUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (response.status === 401) {
+    signOut("Your session has expired or is not valid: please sign in again.");
+    throw new SignedOut();
+  }
+  return { status: response.status, body: json };
+}
+
+// --- signing in -----------------------------------------------------------------------------
+
+const base64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+
+/** A local HS256 token, signed with the documented dev secret (local stack only). */
+async function mintDevToken(user) {
+  const encoder = new TextEncoder();
+  const now = Math.floor(Date.now() / 1000);
+  const header = base64url(encoder.encode(JSON.stringify({ alg: "HS256", typ: "JWT" })));
+  const claims = base64url(encoder.encode(JSON.stringify({ sub: user, iat: now, exp: now + 12 * 3600 })));
+  const key = await crypto.subtle.importKey("raw", encoder.encode(config.devJwtSecret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const signature = await crypto.subtle.sign("HMAC", key, encoder.encode(`${header}.${claims}`));
+  return `${header}.${claims}.${base64url(signature)}`;
+}
+
+function subjectOf(jwt) {
+  try {
+    const claims = JSON.parse(atob(jwt.split(".")[1].replaceAll("-", "+").replaceAll("_", "/")));
+    return claims.sub ?? "?";
+  } catch {
+    return "?";
+  }
+}
+
+function signIn(newToken) {
+  token = newToken;
+  sessionStorage.setItem("token", token);
+  $("who-name").textContent = subjectOf(token);
+  $("who").hidden = false;
+  $("sign-in").hidden = true;
+  $("app").hidden = false;
+  refresh();
+}
+
+function signOut(reason) {
+  token = null;
+  sessionStorage.removeItem("token");
+  $("who").hidden = true;
+  $("app").hidden = true;
+  $("sign-in").hidden = false;
+  $("uploads").replaceChildren();
+  if (reason) {
+    const notice = document.createElement("p");
+    notice.className = "message error";
+    notice.id = "signed-out";
+    notice.textContent = reason;
+    $("sign-in").querySelector("#signed-out")?.remove();
+    $("sign-in").prepend(notice);
+  }
+}
+
+// --- quota and documents --------------------------------------------------------------------
+
+async function refreshQuota() {
+  const { status, body } = await api("GET", "/api/auth/me/quota");
+  if (status !== 200) return showMessage(describeError(status, body), "error");
+  const share = body.limit_bytes > 0 ? Math.min(1, body.used_bytes / body.limit_bytes) : 1;
+  const fill = $("quota-fill");
+  fill.style.width = `${(share * 100).toFixed(1)}%`;
+  fill.className = share >= 1 ? "full" : share > 0.8 ? "high" : "";
+  $("quota-text").textContent = `${formatBytes(body.used_bytes)} of ${formatBytes(body.limit_bytes)} used`;
+  $("quota-text").dataset.used = body.used_bytes;
+}
+
+function documentRow(doc, topics) {
+  const row = document.createElement("tr");
+  row.dataset.id = doc.id;
+  const name = document.createElement("td");
+  if (doc.status === "uploaded") {
+    const link = document.createElement("a");
+    link.href = "#";
+    link.textContent = doc.filename;
+    link.onclick = async (event) => {
+      event.preventDefault();
+      const { status, body } = await api("GET", `/api/documents/${doc.id}`);
+      if (status === 200 && body.download_url) window.location.assign(body.download_url);
+      else showMessage(describeError(status, body), "error");
+    };
+    name.append(link);
+  } else {
+    name.textContent = doc.filename;
+  }
+  const state = document.createElement("td");
+  const badge = document.createElement("span");
+  badge.className = `status ${doc.status}`;
+  badge.textContent = doc.status;
+  state.append(badge);
+  const size = document.createElement("td");
+  size.textContent = formatBytes(doc.size_bytes);
+  const topic = document.createElement("td");
+  topic.textContent = doc.topic_id ? (topics.get(doc.topic_id) ?? "…") : doc.classification_status ?? "";
+  const actions = document.createElement("td");
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "link";
+  remove.textContent = "Delete";
+  remove.onclick = async () => {
+    const { status, body } = await api("DELETE", `/api/documents/${doc.id}`);
+    if (status !== 204) showMessage(describeError(status, body), "error");
+    else showMessage(`Deleted ${doc.filename}.`);
+    await refresh();
+  };
+  actions.append(remove);
+  row.append(name, state, size, topic, actions);
+  return row;
+}
+
+async function loadDocuments(append) {
+  const [topicsReply, page] = await Promise.all([
+    api("GET", "/api/topics"),
+    api("GET", `/api/documents?limit=20${append && nextCursor ? `&cursor=${nextCursor}` : ""}`),
+  ]);
+  if (page.status !== 200) return showMessage(describeError(page.status, page.body), "error");
+  const topics = new Map((topicsReply.status === 200 ? topicsReply.body : []).map((t) => [t.id, t.name]));
+  const rows = page.body.items.map((doc) => documentRow(doc, topics));
+  if (append) $("documents").append(...rows);
+  else $("documents").replaceChildren(...rows);
+  nextCursor = page.body.next_cursor;
+  $("more").hidden = !nextCursor;
+}
+
+async function refresh() {
+  try {
+    await Promise.all([refreshQuota(), loadDocuments(false)]);
+  } catch (error) {
+    if (!(error instanceof SignedOut)) showMessage(`Could not reach the API: ${error.message}`, "error");
+  }
+}
+
+// --- uploading ------------------------------------------------------------------------------
+
+function contentTypeOf(file) {
+  const extension = file.name.split(".").pop().toLowerCase();
+  return TYPES_BY_EXTENSION[extension] ?? file.type ?? "application/octet-stream";
+}
+
+/** PUTs the file to the presigned URL with exactly the signed headers, reporting progress. */
+function putToStorage(upload, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("PUT", upload.upload_url);
+    for (const [name, value] of Object.entries(upload.headers)) {
+      // The browser sets Content-Length itself (and refuses to let scripts set it).
+      if (name.toLowerCase() !== "content-length") request.setRequestHeader(name, value);
+    }
+    request.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+    request.onload = () => (request.status >= 200 && request.status < 300
+      ? resolve()
+      : reject(new Error(request.status === 403
+        ? "storage refused the upload (the link expired or the file changed)"
+        : `storage answered ${request.status}`)));
+    request.onerror = () => reject(new Error("the upload was blocked or the connection failed"));
+    request.send(file);
+  });
+}
+
+async function uploadFile(file) {
+  const item = document.createElement("li");
+  const label = document.createElement("span");
+  label.textContent = file.name;
+  const progress = document.createElement("progress");
+  progress.max = 1;
+  progress.value = 0;
+  const state = document.createElement("span");
+  state.className = "upload-state";
+  state.textContent = "starting…";
+  item.append(label, progress, state);
+  $("uploads").append(item);
+  const fail = (text) => {
+    showMessage(`${file.name}: ${text}`, "error");
+    item.remove();
+  };
+
+  const start = await api("POST", "/api/documents/upload-url", {
+    filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size,
+  });
+  if (start.status !== 200) return fail(describeError(start.status, start.body));
+  const id = start.body.document_id;
+  state.textContent = "uploading…";
+  try {
+    await putToStorage(start.body, file, (share) => { progress.value = share; });
+  } catch (error) {
+    // Nothing reached storage: discard the pending document rather than leave it half-shown.
+    await api("DELETE", `/api/documents/${id}`);
+    return fail(`upload failed: ${error.message}`);
+  }
+  progress.value = 1;
+  state.textContent = "confirming…";
+  const confirm = await api("POST", `/api/documents/${id}/confirm`);
+  if (confirm.status !== 200) return fail(describeError(confirm.status, confirm.body));
+  state.textContent = `uploaded (${formatBytes(confirm.body.size_bytes)})`;
+  item.dataset.status = "uploaded";
+}
+
+$("sign-in-form").onsubmit = async (event) => {
+  event.preventDefault();
+  if (!config.devJwtSecret) return showMessage("Minting tokens is only available locally; paste a token.", "error");
+  signIn(await mintDevToken($("user-name").value.trim()));
+};
+$("token-form").onsubmit = (event) => {
+  event.preventDefault();
+  signIn($("token").value.trim());
+};
+$("sign-out").onclick = () => signOut();
+$("more").onclick = () => loadDocuments(true);
+$("upload-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const files = [...$("files").files];
+  $("files").value = "";
+  try {
+    await Promise.all(files.map(uploadFile));
+  } catch (error) {
+    if (!(error instanceof SignedOut)) showMessage(`Upload stopped: ${error.message}`, "error");
+  }
+  await refresh();
+};
+
+if (token) signIn(token);

@@ -1,0 +1,124 @@
+// The three-step upload in real headless Chromium (Debian's, driven by playwright-core) against
+// the local stack with S3 signature checks on: page -> API -> presigned PUT to LocalStack -> confirm.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const WEB_URL = process.env.WEB_URL;
+const OTHER_ORIGIN_WEB_URL = process.env.OTHER_ORIGIN_WEB_URL;
+const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url).pathname;
+assert.ok(WEB_URL && OTHER_ORIGIN_WEB_URL, "run the browser tests with `make test`");
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+after(async () => browser?.close());
+
+const newUser = () => `web-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** A small but real one-page PDF (with a correct cross-reference table). */
+function samplePdf(text) {
+  const stream = `BT /F1 12 Tf 72 720 Td (${text}) Tj ET`;
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+    `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`,
+    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+  ];
+  let pdf = "%PDF-1.4\n";
+  const offsets = objects.map((body, i) => {
+    const offset = pdf.length;
+    pdf += `${i + 1} 0 obj\n${body}\nendobj\n`;
+    return offset;
+  });
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  pdf += offsets.map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("");
+  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(pdf, "latin1");
+}
+
+async function signedInPage(url, user) {
+  const page = await browser.newPage();
+  page.on("pageerror", (error) => { throw error; });
+  await page.goto(url);
+  await page.fill("#user-name", user);
+  await page.click("#sign-in-form button[type=submit]");
+  await page.waitForSelector("#app:not([hidden])");
+  await page.waitForFunction(() => document.querySelector("#quota-text").dataset.used !== undefined);
+  return page;
+}
+
+const usedBytes = (page) => page.$eval("#quota-text", (el) => Number(el.dataset.used));
+
+test("uploads a PDF and a text file, lists them, moves the quota, deletes one", async () => {
+  const page = await signedInPage(WEB_URL, newUser());
+  const pdf = samplePdf("Quarterly report");
+  const text = Buffer.from("Meeting notes: ship the upload page.\n");
+  await page.setInputFiles("#files", [
+    { name: "report.pdf", mimeType: "application/pdf", buffer: pdf },
+    { name: "notes.txt", mimeType: "text/plain", buffer: text },
+  ]);
+  await page.click("#upload-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelectorAll("#uploads li[data-status=uploaded]").length === 2);
+  await page.waitForFunction(() => document.querySelectorAll("#documents tr .status.uploaded").length === 2);
+  await page.waitForFunction((total) => Number(document.querySelector("#quota-text").dataset.used) === total,
+    pdf.length + text.length);
+  assert.match(await page.textContent("#quota-text"), /used/);
+  const names = await page.$$eval("#documents tr td:first-child", (cells) => cells.map((c) => c.textContent));
+  assert.deepEqual(names.sort(), ["notes.txt", "report.pdf"]);
+  await page.screenshot({ path: `${ARTIFACTS}upload-page.png`, fullPage: true });
+
+  await page.click("#documents tr:has-text('notes.txt') button");
+  await page.waitForFunction(() => document.querySelectorAll("#documents tr").length === 1);
+  await page.waitForFunction((total) => Number(document.querySelector("#quota-text").dataset.used) === total, pdf.length);
+  await page.close();
+});
+
+test("an upload that does not fit shows the 413 figures and charges nothing", async () => {
+  const user = newUser();
+  // A per-user limit of 1000 bytes, set with the project's admin tool.
+  execFileSync("cargo", ["run", "--quiet", "-p", "shared", "--bin", "set-user-limit", "--", user, "1000"], { stdio: "pipe" });
+  const page = await signedInPage(WEB_URL, user);
+  await page.setInputFiles("#files", [{ name: "big.txt", mimeType: "text/plain", buffer: Buffer.alloc(2000, "x") }]);
+  await page.click("#upload-form button[type=submit]");
+  const message = await page.waitForSelector("#messages .message.error");
+  const text = await message.textContent();
+  assert.match(text, /Not enough storage: 0 B of 1000 B used, and this file needs 2\.0 KB/);
+  assert.equal(await page.$$eval("#uploads li", (items) => items.length), 0, "no half-shown upload");
+  assert.equal(await page.$$eval("#documents tr", (rows) => rows.length), 0);
+  assert.equal(await usedBytes(page), 0);
+  await page.close();
+});
+
+test("a page on an origin the bucket's CORS does not allow cannot PUT", async () => {
+  const page = await signedInPage(OTHER_ORIGIN_WEB_URL, newUser());
+  await page.setInputFiles("#files", [{ name: "blocked.txt", mimeType: "text/plain", buffer: Buffer.from("hello") }]);
+  await page.click("#upload-form button[type=submit]");
+  const message = await page.waitForSelector("#messages .message.error");
+  assert.match(await message.textContent(), /upload failed: the upload was blocked/);
+  // The pending document was discarded and nothing was charged.
+  await page.waitForFunction(() => document.querySelectorAll("#documents tr").length === 0);
+  assert.equal(await usedBytes(page), 0);
+  await page.close();
+});
+
+test("an invalid token asks to sign in again", async () => {
+  const page = await browser.newPage();
+  await page.goto(WEB_URL);
+  await page.click("summary");
+  await page.fill("#token", "not.a.token");
+  await page.click("#token-form button[type=submit]");
+  const notice = await page.waitForSelector("#signed-out");
+  assert.match(await notice.textContent(), /sign in again/);
+  await page.close();
+});
