@@ -10,7 +10,9 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo $$p && break; done)
 
-.PHONY: dev dev-docker test tools token cleanup clean-stack
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+.PHONY: dev dev-docker test bench tools token cleanup clean-stack
 
 dev: tools
 	cargo build --workspace --bins
@@ -58,3 +60,12 @@ dev-docker: tools
 	cargo build --workspace --bins
 	LOCAL_AWS_ACCESS_KEY_ID=minio-local LOCAL_AWS_SECRET_ACCESS_KEY=minio-local-secret \
 	LOCAL_S3_ENDPOINT=http://127.0.0.1:9000 $(VENV)/bin/python localstack/devstack.py dev --external
+
+# Cold start, memory, package size, backend calls, CPU and latency of every function; writes
+# BENCHMARKS.md. Release builds: arm64 zips for the package sizes, x86-64 to run here.
+bench: tools
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda-arm64 $(addprefix --bin ,$(FUNCTIONS))
+	cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS))
+	cargo build --release -p bench
+	$(VENV)/bin/python localstack/devstack.py bench -- target/release/bench

@@ -6,6 +6,7 @@ and the functions under `cargo lambda watch`.
   devstack.py dev --external    only the functions and the dispatcher, against services already
                                 running (the Docker Compose stack: `make dev-docker`)
   devstack.py test -- CMD...    start a separate stack on other ports, run CMD, stop (`make test`)
+  devstack.py bench -- CMD...   like test, with only DynamoDB and LocalStack (`make bench`)
 
 Every process is started in its own session and stopped as a group, whatever happens.
 Ports and names can be changed with the variables in PROFILES (see README).
@@ -206,14 +207,19 @@ def http_answers(url):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("dev", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("dev", "test", "bench"):
         sys.exit(__doc__)
     mode = sys.argv[1]
-    stack = Stack(mode)
+    stack = Stack("dev" if mode == "dev" else "test")
     # SIGTERM (e.g. from CI) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        stack.up(external="--external" in sys.argv)
+        if mode == "bench":
+            stack.start_dynamodb()
+            stack.start_localstack()
+            stack.bootstrap()
+        else:
+            stack.up(external="--external" in sys.argv)
         env = stack.env()
         if mode == "dev":
             log(f"web client on {env['WEB_URL']} (sign in with any user name)")

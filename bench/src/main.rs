@@ -1,0 +1,345 @@
+//! `make bench`: runs the release build of every function against a minimal Lambda Runtime API
+//! and the local stack (through counting proxies), and prints one table: cold start, memory,
+//! package size, backend calls, CPU and warm latency per function, plus confirm throughput.
+//! Figures, never assertions: the targets are in the table's header.
+
+mod proxy;
+mod runtime_api;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use shared::model::{Classification, Document, DocumentId, DocumentStatus, UserId};
+use shared::App;
+
+const COLD_RUNS: usize = 7;
+const WARM_REQUESTS: usize = 200;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the bench with `make bench`"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("events").join(name)).unwrap()).unwrap()
+}
+
+/// An API Gateway event from `events/` for `user` and, where the route has one, document `id`.
+fn http_event(name: &str, user: &str, id: Option<DocumentId>) -> Value {
+    let mut event = fixture(name);
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
+    if let Some(id) = id {
+        let fixture_id = event["pathParameters"]["id"].as_str().unwrap().to_owned();
+        for pointer in ["/rawPath", "/requestContext/http/path"] {
+            let path = event.pointer(pointer).unwrap().as_str().unwrap().replace(&fixture_id, &id.to_string());
+            *event.pointer_mut(pointer).unwrap() = json!(path);
+        }
+        event["pathParameters"]["id"] = json!(id.to_string());
+    }
+    event
+}
+
+/// Stages a document of `user` with its object in storage; confirmed (charged) when `confirm`.
+async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
+    let owner = UserId::parse(user).unwrap();
+    let document = Document {
+        id: DocumentId::new(),
+        owner: owner.clone(),
+        filename: "bench.txt".into(),
+        content_type: "text/plain".into(),
+        status: DocumentStatus::Pending,
+        declared_size_bytes: None,
+        size_bytes: None,
+        created_at: shared::auth::now_unix(),
+        uploaded_at: None,
+        classification: Classification::pending(),
+    };
+    app.table.create_document(&document).await.unwrap();
+    let body = b"Invoice: payment due to the vendor within 30 days.".to_vec();
+    let size = body.len() as u64;
+    app.storage
+        .client()
+        .put_object()
+        .bucket(app.storage.bucket())
+        .key(document.object_key())
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+    if confirm {
+        app.table.confirm_upload(&owner, document.id, size, shared::auth::now_unix()).await.unwrap();
+    }
+    document.id
+}
+
+/// The events one function is measured with: `cold` for each cold start, `warm` one per request.
+struct Workload {
+    function: &'static str,
+    events: Vec<Value>,
+}
+
+async fn workloads(app: &App) -> Vec<Workload> {
+    let user = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let n = COLD_RUNS + WARM_REQUESTS;
+    let mut confirm = Vec::new();
+    let mut delete = Vec::new();
+    let mut classify = Vec::new();
+    for _ in 0..n {
+        confirm.push(http_event("confirm.json", &user, Some(staged_document(app, &user, false).await)));
+        delete.push(http_event("delete.json", &user, Some(staged_document(app, &user, true).await)));
+    }
+    let owner = UserId::parse(&user).unwrap();
+    app.table.create_topic(&owner, "Invoices", "invoice payment vendor", 0).await.unwrap();
+    let to_classify = staged_document(app, &user, true).await;
+    let mut s3 = fixture("s3-put.json");
+    s3["Records"][0]["s3"]["bucket"]["name"] = json!(app.config.bucket_name);
+    s3["Records"][0]["s3"]["object"]["key"] = json!(shared::model::object_key(&owner, to_classify));
+    classify.resize(n, s3);
+    let get = http_event("documents-get.json", &user, Some(staged_document(app, &user, true).await));
+    vec![
+        Workload { function: "upload-url", events: vec![http_event("upload-url.json", &user, None); n] },
+        Workload { function: "confirm", events: confirm },
+        Workload { function: "quota", events: vec![http_event("quota.json", &user, None); n] },
+        Workload { function: "delete", events: delete },
+        Workload { function: "documents", events: vec![get; n] },
+        Workload { function: "classify", events: classify },
+        Workload { function: "cleanup", events: vec![fixture("cleanup.json"); n] },
+    ]
+}
+
+struct Measured {
+    function: &'static str,
+    cold_starts: Vec<Duration>,
+    rss_kib: Vec<u64>,
+    warm: Vec<Duration>,
+    cpu_per_request: Duration,
+    calls: BTreeMap<String, u64>,
+    errors: usize,
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_default()
+}
+
+/// CPU time of all the process's threads, in nanoseconds.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+async fn measure(workload: &Workload, binaries: &Path, dynamodb: &str, s3: &str) -> Measured {
+    let dynamodb_tally = proxy::Tally::default();
+    let s3_tally = proxy::Tally::default();
+    let dynamodb_proxy = proxy::start(dynamodb.to_owned(), dynamodb_tally.clone()).await;
+    let s3_proxy = proxy::start(s3.to_owned(), s3_tally.clone()).await;
+    let binary = binaries.join(workload.function).join("bootstrap");
+    let mut events = workload.events.iter();
+    let mut measured = Measured {
+        function: workload.function,
+        cold_starts: Vec::new(),
+        rss_kib: Vec::new(),
+        warm: Vec::new(),
+        cpu_per_request: Duration::ZERO,
+        calls: BTreeMap::new(),
+        errors: 0,
+    };
+    for run in 0..COLD_RUNS {
+        let api = runtime_api::RuntimeApi::start().await;
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(&binary)
+            .env("AWS_LAMBDA_RUNTIME_API", api.address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", workload.function)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_proxy)
+            .env("AWS_ENDPOINT_URL_S3", &s3_proxy)
+            .env("PENDING_UPLOAD_MAX_AGE_SECONDS", "3600")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (build with `make bench`)", binary.display()));
+        let pid = child.id().unwrap();
+        measured.cold_starts.push(api.first_poll().await - started);
+        let answer = api.invoke(events.next().unwrap()).await;
+        measured.errors += answer.error as usize;
+        measured.rss_kib.push(rss_kib(pid));
+        dynamodb_tally.take();
+        s3_tally.take();
+        if run + 1 == COLD_RUNS {
+            let cpu_before = cpu_ns(pid);
+            for event in events.by_ref() {
+                let answer = api.invoke(event).await;
+                measured.errors += answer.error as usize;
+                if answer.body.get("statusCode").and_then(Value::as_u64).is_some_and(|s| s >= 400) {
+                    measured.errors += 1;
+                }
+                measured.warm.push(answer.latency);
+            }
+            let cpu = cpu_ns(pid) - cpu_before;
+            measured.cpu_per_request = Duration::from_nanos(cpu / measured.warm.len() as u64);
+            for (operation, count) in dynamodb_tally.take().into_iter().chain(s3_tally.take()) {
+                measured.calls.insert(operation, count);
+            }
+        }
+        child.kill().await.ok();
+    }
+    measured
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+/// `clients` tasks confirm `total` staged uploads, of one user or each of its own user.
+async fn confirm_throughput(app: Arc<App>, clients: usize, total: usize, one_user: bool) -> f64 {
+    let shared_user = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let mut events = Vec::new();
+    for _ in 0..total {
+        let user = if one_user { shared_user.clone() } else { format!("bench-{}", uuid::Uuid::now_v7().simple()) };
+        let id = staged_document(&app, &user, false).await;
+        events.push(http_event("confirm.json", &user, Some(id)));
+    }
+    let queue = Arc::new(tokio::sync::Mutex::new(events));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (app, queue) = (app.clone(), queue.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Some(event) = queue.lock().await.pop() else { return };
+                    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+                    let response = shared::handlers::confirm(&app, request).await.unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn package_sizes(dir: &Path, functions: &[&str]) -> BTreeMap<String, u64> {
+    functions
+        .iter()
+        .filter_map(|f| Some((f.to_string(), std::fs::metadata(dir.join(f).join("bootstrap.zip")).ok()?.len())))
+        .collect()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cores} cores, {cpu}")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let binaries = PathBuf::from(std::env::var("BENCH_BINARIES").unwrap_or_else(|_| "target/lambda".into()));
+    let packages = PathBuf::from(std::env::var("BENCH_PACKAGES").unwrap_or_else(|_| "target/lambda-arm64".into()));
+    let dynamodb = env("AWS_ENDPOINT_URL_DYNAMODB").trim_start_matches("http://").to_owned();
+    let s3 = env("AWS_ENDPOINT_URL_S3").trim_start_matches("http://").to_owned();
+    let app = Arc::new(App::from_env().await.unwrap());
+
+    eprintln!("bench: staging documents");
+    let workloads = workloads(&app).await;
+    let mut results = Vec::new();
+    for workload in &workloads {
+        eprintln!("bench: {}", workload.function);
+        results.push(measure(workload, &binaries, &dynamodb, &s3).await);
+    }
+    let functions: Vec<&str> = results.iter().map(|r| r.function).collect();
+    let sizes = package_sizes(&packages, &["upload-url", "confirm", "quota", "delete", "documents", "topics", "reclassify", "classify", "cleanup"]);
+    eprintln!("bench: confirm throughput");
+    let one_user = confirm_throughput(app.clone(), 32, 640, true).await;
+    let many_users = confirm_throughput(app.clone(), 32, 640, false).await;
+
+    let mut table = String::new();
+    writeln!(table, "| function | cold start ms, median (min-max) of {COLD_RUNS} | RSS after 1st request MiB | package (arm64 zip) MiB | backend calls per request | CPU per request us | warm p50 ms | warm p99 ms |").unwrap();
+    writeln!(table, "|---|---|---|---|---|---|---|---|").unwrap();
+    for r in &results {
+        let mut cold = r.cold_starts.clone();
+        cold.sort();
+        let mut warm = r.warm.clone();
+        warm.sort();
+        let rss = r.rss_kib.iter().max().copied().unwrap_or_default() as f64 / 1024.0;
+        let per_request: Vec<String> = r
+            .calls
+            .iter()
+            .map(|(op, count)| format!("{op} x{}", *count as f64 / r.warm.len() as f64))
+            .collect();
+        writeln!(
+            table,
+            "| {} | {} ({}-{}) | {:.1} | {} | {} | {} | {} | {} |{}",
+            r.function,
+            ms(percentile(&cold, 0.5)),
+            ms(cold[0]),
+            ms(*cold.last().unwrap()),
+            rss,
+            sizes.get(r.function).map_or("n/a".into(), |b| format!("{:.2}", *b as f64 / 1048576.0)),
+            per_request.join(", "),
+            r.cpu_per_request.as_micros(),
+            ms(percentile(&warm, 0.5)),
+            ms(percentile(&warm, 0.99)),
+            if r.errors > 0 { format!(" {} errors", r.errors) } else { String::new() },
+        )
+        .unwrap();
+    }
+    let other: Vec<String> = sizes
+        .iter()
+        .filter(|(f, _)| !functions.contains(&f.as_str()))
+        .map(|(f, b)| format!("{f} {:.2} MiB", *b as f64 / 1048576.0))
+        .collect();
+    if !other.is_empty() {
+        writeln!(table, "\nOther packages (arm64 zip): {}.", other.join(", ")).unwrap();
+    }
+    writeln!(
+        table,
+        "\nConfirm throughput, 32 concurrent clients, 640 confirms, handlers in-process against the local stack: \
+         one user {one_user:.0}/s, one user each {many_users:.0}/s."
+    )
+    .unwrap();
+    println!("{table}");
+    let report = format!(
+        "# Benchmarks\n\nLatest `make bench` on this project's machine ({}), {} UTC.\n\n\
+         Reproduce: `make bench` (after `make test` installed the tools). It builds the functions with \
+         `cargo lambda build --release` (x86-64, to run here) and `--arm64 --output-format zip` (package sizes), \
+         starts the local stack, and runs each release binary against a minimal Lambda Runtime API \
+         (`bench/src/runtime_api.rs`), with DynamoDB and S3 reached through counting proxies (`bench/src/proxy.rs`).\n\n\
+         - cold start: process start to its first `GET /runtime/invocation/next`, clients built ({COLD_RUNS} starts); target <= 15 ms\n\
+         - RSS: after the first request (largest of the starts); target <= 20 MiB\n\
+         - package: zipped arm64 `bootstrap`; target <= 4 MiB\n\
+         - backend calls: per warm request, counted at the proxies; targets confirm 2, upload-url 1, quota 1, delete <= 3\n\
+         - CPU: all threads of the process over {WARM_REQUESTS} warm requests (includes the runtime client and SDK signing), divided by the requests; target <= 100 us for upload-url, confirm, quota\n\
+         - warm latency: event handed out to answer received, through the local stack ({WARM_REQUESTS} requests)\n\n{}",
+        machine(),
+        shared::http::rfc3339(shared::auth::now_unix()),
+        table
+    );
+    std::fs::write(root().join("BENCHMARKS.md"), report).unwrap();
+}
