@@ -12,19 +12,23 @@ PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$(pyenv root 2>/dev/n
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-docker test bench tools token cleanup clean-stack
+.PHONY: dev dev-docker test bench tools test-tools token cleanup clean-stack
 
 dev: tools
 	cargo build --workspace --bins
 	$(VENV)/bin/python localstack/devstack.py dev
 
-test: tools
+test: tools test-tools
 	cargo build --workspace --all-targets
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/python localstack/devstack.py test -- bash -c \
 		'(cd web && node --test tests/); web=$$?; cargo nextest run --workspace --no-fail-fast; rust=$$?; exit $$((web | rust))'
 
-tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide web/node_modules/.installed
+# What `make dev` needs: the Python tools (LocalStack, cargo-lambda, cfn-lint) and Dynoxide.
+tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide
+
+# What `make test` needs on top: cargo-nextest, the web tests' npm packages, Debian's Chromium.
+test-tools: web/node_modules/.installed
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 

@@ -44,6 +44,8 @@ pub struct Config {
     pub classify_timeout: Duration,
     /// The lowest score (0 to 1) at which a document is filed under a topic.
     pub classify_min_score: f64,
+    /// Open the connections to DynamoDB and S3 during init (set in AWS by template.yaml).
+    pub warm_connections: bool,
 }
 
 impl Config {
@@ -69,18 +71,16 @@ impl Config {
                 .collect(),
             None => DEFAULT_ALLOWED_CONTENT_TYPES.iter().map(|t| t.to_string()).collect(),
         };
-        let s3_force_path_style = match non_empty("S3_FORCE_PATH_STYLE").as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid { name: "S3_FORCE_PATH_STYLE", value: other.to_owned() })
-            }
+        let flag = |name: &'static str| match non_empty(name).as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid { name, value: other.to_owned() }),
         };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             bucket_name: required("BUCKET_NAME")?,
             s3_public_endpoint: non_empty("S3_PUBLIC_ENDPOINT"),
-            s3_force_path_style,
+            s3_force_path_style: flag("S3_FORCE_PATH_STYLE")?,
             default_quota_bytes: number("DEFAULT_QUOTA_BYTES", DEFAULT_QUOTA_BYTES)?,
             upload_url_expiry: Duration::from_secs(number("UPLOAD_URL_EXPIRY_SECONDS", 900)?),
             download_url_expiry: Duration::from_secs(number("DOWNLOAD_URL_EXPIRY_SECONDS", 300)?),
@@ -100,6 +100,7 @@ impl Config {
                     .filter(|v| (0.0..=1.0).contains(v))
                     .ok_or(ConfigError::Invalid { name: "CLASSIFY_MIN_SCORE", value: raw })?,
             },
+            warm_connections: flag("WARM_CONNECTIONS")?,
         })
     }
 }

@@ -75,18 +75,7 @@ async fn create_upload(app: &App, request: &Request) -> Result<Response<Body>, A
     let user = identify(app, request)?;
     let upload = json_body::<UploadUrlRequest>(request)?.validate(&app.config.allowed_content_types)?;
     let now = now_unix();
-    let document = Document {
-        id: DocumentId::new(),
-        owner: user,
-        filename: upload.filename,
-        content_type: upload.content_type,
-        status: DocumentStatus::Pending,
-        declared_size_bytes: upload.size_bytes,
-        size_bytes: None,
-        created_at: now,
-        uploaded_at: None,
-        classification: Classification::pending(),
-    };
+    let document = Document::pending(user, upload.filename, upload.content_type, upload.size_bytes, now);
     let expiry = app.config.upload_url_expiry;
     // Signing is local, so the table write is this request's only round trip.
     let presigned = app

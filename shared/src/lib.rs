@@ -35,7 +35,21 @@ impl App {
 
     pub async fn from_config(config: Config) -> Result<Self, config::ConfigError> {
         let sdk = clients::sdk_config().await;
-        Ok(Self { table: clients::document_table(&sdk, &config), storage: clients::object_storage(&sdk, &config), config })
+        let app =
+            Self { table: clients::document_table(&sdk, &config), storage: clients::object_storage(&sdk, &config), config };
+        if app.config.warm_connections {
+            app.warm_connections().await;
+        }
+        Ok(app)
+    }
+
+    /// Opens the pooled connections to DynamoDB and S3 during init, so that the first request
+    /// does not pay the TCP and TLS handshakes. Any answer (even "not found" or "access denied"
+    /// for these probe keys) leaves its connection in the pool; failures are ignored.
+    async fn warm_connections(&self) {
+        let dynamodb = self.table.warm_up();
+        let s3 = self.storage.object_size("users/connection-warm-up");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async { tokio::join!(dynamodb, s3) }).await;
     }
 }
 

@@ -249,6 +249,22 @@ pub struct Document {
 }
 
 impl Document {
+    /// A new pending document of `owner`, created `now` (upload-url's starting point).
+    pub fn pending(owner: UserId, filename: String, content_type: String, declared_size_bytes: Option<u64>, now: i64) -> Self {
+        Self {
+            id: DocumentId::new(),
+            owner,
+            filename,
+            content_type,
+            status: DocumentStatus::Pending,
+            declared_size_bytes,
+            size_bytes: None,
+            created_at: now,
+            uploaded_at: None,
+            classification: Classification::pending(),
+        }
+    }
+
     pub fn object_key(&self) -> String {
         object_key(&self.owner, self.id)
     }

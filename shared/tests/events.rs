@@ -7,7 +7,7 @@ mod common;
 use common::{app, event_json, reply_of};
 use lambda_http::Request;
 use shared::handlers;
-use shared::model::{Classification, Document, DocumentId, DocumentStatus, UserId};
+use shared::model::{Document, DocumentId, UserId};
 
 fn fixture(name: &str) -> Request {
     lambda_http::request::from_str(&event_json(name).to_string()).expect("a valid API Gateway event")
@@ -25,18 +25,8 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
     if let Some(old) = app.table.get_document(&owner, id).await.unwrap() {
         app.table.delete_document(&old).await.unwrap();
     }
-    let document = Document {
-        id,
-        owner: owner.clone(),
-        filename: "Quarterly report.pdf".into(),
-        content_type: "application/pdf".into(),
-        status: DocumentStatus::Pending,
-        declared_size_bytes: None,
-        size_bytes: None,
-        created_at: shared::auth::now_unix(),
-        uploaded_at: None,
-        classification: Classification::pending(),
-    };
+    let mut document = Document::pending(owner.clone(), "Quarterly report.pdf".into(), "application/pdf".into(), None, shared::auth::now_unix());
+    document.id = id;
     app.table.create_document(&document).await.unwrap();
     app.storage
         .client()

@@ -193,6 +193,11 @@ impl DocumentTable {
         &self.client
     }
 
+    /// A cheap call whose only purpose is to open a connection (see `App::warm_connections`).
+    pub(crate) async fn warm_up(&self) {
+        let _ = self.client.get_item().table_name(&self.table).set_key(Some(key("WARM-UP".into(), "WARM-UP".into()))).send().await;
+    }
+
     pub fn table_name(&self) -> &str {
         &self.table
     }
@@ -202,6 +207,12 @@ impl DocumentTable {
             used_bytes: item.and_then(|i| get_n(i, "used_bytes")).unwrap_or(0),
             limit_bytes: item.and_then(|i| get_n(i, "limit_bytes")).unwrap_or(self.default_quota_bytes),
         }
+    }
+
+    /// The 413 body from the quota item a failed "fits" condition returned.
+    fn exceeded(&self, reason: &CancellationReason, size: u64) -> QuotaExceeded {
+        let quota = self.quota_from_item(reason.item());
+        QuotaExceeded { used_bytes: quota.used_bytes, limit_bytes: quota.limit_bytes, rejected_bytes: size }
     }
 
     fn fits(&self, size: u64) -> FitsCondition {
@@ -279,12 +290,7 @@ impl DocumentTable {
                 let reasons =
                     cancellation_reasons(error).map_err(|e| ApiError::internal("creating document failed", e))?;
                 if failed_condition(reasons.get(1)) {
-                    let quota = self.quota_from_item(reasons[1].item());
-                    return Err(ApiError::QuotaExceeded(QuotaExceeded {
-                        used_bytes: quota.used_bytes,
-                        limit_bytes: quota.limit_bytes,
-                        rejected_bytes: size,
-                    }));
+                    return Err(ApiError::QuotaExceeded(self.exceeded(&reasons[1], size)));
                 }
                 Err(ApiError::internal("creating document was cancelled", format!("{reasons:?}")))
             }
@@ -355,12 +361,7 @@ impl DocumentTable {
             });
         }
         if failed_condition(reasons.get(1)) {
-            let quota = self.quota_from_item(reasons[1].item());
-            return Ok(ConfirmOutcome::OverQuota(QuotaExceeded {
-                used_bytes: quota.used_bytes,
-                limit_bytes: quota.limit_bytes,
-                rejected_bytes: size,
-            }));
+            return Ok(ConfirmOutcome::OverQuota(self.exceeded(&reasons[1], size)));
         }
         // Any other cancellation (e.g. a transaction conflict) is retryable by the client.
         Err(ApiError::internal("confirm transaction was cancelled", format!("{reasons:?}")))
