@@ -6,6 +6,7 @@ mod common;
 
 use common::{app, event_json, reply_of};
 use lambda_http::Request;
+use shared::classify::TermMatchClassifier;
 use shared::handlers;
 use shared::model::{Document, DocumentId, UserId};
 
@@ -38,6 +39,14 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
         .await
         .unwrap();
 
+    // The fixture's topic; a leftover of an earlier run on the same stack is removed first.
+    for topic in app.table.list_topics(&owner).await.unwrap() {
+        app.table.delete_topic(&owner, topic.id).await.unwrap();
+    }
+    let topic = reply_of(handlers::topics(&app, fixture("topics.json")).await.unwrap());
+    assert_eq!(topic.status, 201, "{}", topic.body);
+    assert_eq!(topic.body["name"], "Reports");
+
     let upload = reply_of(handlers::upload_url(&app, fixture("upload-url.json")).await.unwrap());
     assert_eq!(upload.status, 200, "{}", upload.body);
     assert_eq!(upload.body["headers"]["Content-Length"], "2048");
@@ -55,6 +64,10 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
     assert_eq!(list.status, 200);
     let items = list.body["items"].as_array().unwrap();
     assert!(items.iter().any(|d| d["id"] == id.to_string() && d["status"] == "uploaded"));
+
+    let classified = reply_of(handlers::reclassify(&app, &TermMatchClassifier, fixture("reclassify.json")).await.unwrap());
+    assert_eq!(classified.status, 200, "{}", classified.body);
+    assert_ne!(classified.body["classification_status"], "pending");
 
     let get = reply_of(handlers::documents(&app, fixture("documents-get.json")).await.unwrap());
     assert_eq!(get.status, 200);
@@ -86,4 +99,17 @@ fn cargo_lambda_invoke_runs_a_fixture_against_the_running_function() {
 
 fn url_port(url: &str) -> String {
     url.rsplit(':').next().unwrap().trim_end_matches('/').to_owned()
+}
+
+/// `events/cleanup.json` (an EventBridge Scheduled Event) through the scheduled handler.
+#[tokio::test]
+async fn the_scheduled_event_fixture_runs_a_clean_up() {
+    let app = app().await;
+    let mut context = lambda_runtime::Context::default();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    context.deadline = now_ms + 30_000;
+    let event = lambda_runtime::LambdaEvent::new(event_json("cleanup.json"), context);
+    let summary = shared::cleanup::handle(&app, event).await.unwrap();
+    assert_eq!(summary.failed, 0, "{summary:?}");
+    assert!(summary.pages >= 16, "every shard of the pending index was read: {summary:?}");
 }
