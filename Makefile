@@ -6,9 +6,10 @@ DYNOXIDE_VERSION := 3.2.0
 export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 
-# LocalStack needs Python >= 3.12: take the first one found on PATH or under pyenv.
-PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo $$p && break; done)
+# LocalStack needs Python >= 3.13 here (3.11 fails on syntax; on 3.12.1 its plugin discovery found
+# no runtime components): take the newest found on PATH or under pyenv.
+PYTHON ?= $(shell for p in python3.14 python3.13 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[3-9]*/bin/python3 2>/dev/null | sort -rV); do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null && echo $$p && break; done)
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
@@ -37,7 +38,7 @@ web/node_modules/.installed: web/package-lock.json
 	touch $@
 
 $(VENV)/.installed: localstack/requirements.txt
-	@test -n "$(PYTHON)" || { echo "Python >= 3.12 is needed for LocalStack (e.g. pyenv install 3.13)"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is needed for LocalStack (e.g. pyenv install 3.13)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r localstack/requirements.txt
