@@ -211,7 +211,9 @@ def main():
         sys.exit(__doc__)
     mode = sys.argv[1]
     stack = Stack("dev" if mode == "dev" else "test")
-    # SIGTERM (e.g. from CI) stops the stack like Ctrl-C does.
+    # Ctrl-C (even when started from a shell that ignores SIGINT in the background) and SIGTERM
+    # (e.g. from CI) stop the stack.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         if mode == "bench":
@@ -240,7 +242,8 @@ def main():
             env["OTHER_ORIGIN_WEB_URL"] = f"http://localhost:{stack.other_web_port}"
         return subprocess.run(command, env=env).returncode
     except KeyboardInterrupt:
-        return 130
+        # Ctrl-C is how `make dev` is meant to end.
+        return 0 if mode == "dev" else 130
     finally:
         stack.stop()
         if mode == "dev":
