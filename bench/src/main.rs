@@ -50,7 +50,8 @@ fn http_event(name: &str, user: &str, id: Option<DocumentId>) -> Value {
 /// Stages a document of `user` with its object in storage; confirmed (charged) when `confirm`.
 async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
     let owner = UserId::parse(user).unwrap();
-    let document = Document::pending(owner.clone(), "bench.txt".into(), "text/plain".into(), None, shared::auth::now_unix());
+    let document =
+        Document::pending(owner.clone(), "bench.txt".into(), "text/plain".into(), None, shared::auth::now_unix());
     app.table.create_document(&document).await.unwrap();
     let body = b"Invoice: payment due to the vendor within 30 days.".to_vec();
     let size = body.len() as u64;
@@ -305,7 +306,10 @@ async fn main() {
         results.push(measure(workload, &binaries, &dynamodb, &s3).await);
     }
     let functions: Vec<&str> = results.iter().map(|r| r.function).collect();
-    let sizes = package_sizes(&packages, &["upload-url", "confirm", "quota", "delete", "documents", "topics", "reclassify", "classify", "cleanup"]);
+    let sizes = package_sizes(
+        &packages,
+        &["upload-url", "confirm", "quota", "delete", "documents", "topics", "reclassify", "classify", "cleanup"],
+    );
     eprintln!("bench: handler CPU");
     let user = format!("bench-{}", uuid::Uuid::now_v7().simple());
     let mut confirms = Vec::new();
@@ -313,7 +317,10 @@ async fn main() {
         confirms.push(http_event("confirm.json", &user, Some(staged_document(&app, &user, false).await)));
     }
     let handler_cpus = [
-        ("upload-url", handler_cpu(Handler::UploadUrl, vec![http_event("upload-url.json", &user, None); WARM_REQUESTS])),
+        (
+            "upload-url",
+            handler_cpu(Handler::UploadUrl, vec![http_event("upload-url.json", &user, None); WARM_REQUESTS]),
+        ),
         ("confirm", handler_cpu(Handler::Confirm, confirms)),
         ("quota", handler_cpu(Handler::Quota, vec![http_event("quota.json", &user, None); WARM_REQUESTS])),
     ];
@@ -330,11 +337,8 @@ async fn main() {
         let mut warm = r.warm.clone();
         warm.sort();
         let rss = r.rss_kib.iter().max().copied().unwrap_or_default() as f64 / 1024.0;
-        let per_request: Vec<String> = r
-            .calls
-            .iter()
-            .map(|(op, count)| format!("{op} x{}", *count as f64 / r.warm.len() as f64))
-            .collect();
+        let per_request: Vec<String> =
+            r.calls.iter().map(|(op, count)| format!("{op} x{}", *count as f64 / r.warm.len() as f64)).collect();
         writeln!(
             table,
             "| {} | {} ({}-{}) | {:.1} | {} | {} | {} | {} | {} |{}",

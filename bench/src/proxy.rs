@@ -59,7 +59,8 @@ pub async fn start(upstream: String, tally: Tally) -> String {
                         Ok::<_, Infallible>(response)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(client), service).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(client), service).await;
             });
         }
     });

@@ -78,7 +78,7 @@ pub fn verify_local_token(token: &str, secret: &str, now: i64) -> Result<String,
         return Err(invalid("only HS256 is accepted"));
     }
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(token[..token.len() - signature.len() - 1].as_bytes());
+    mac.update(&token.as_bytes()[..token.len() - signature.len() - 1]);
     mac.verify_slice(&decode(signature)?).map_err(|_| invalid("signature mismatch"))?;
     let claims: Claims = serde_json::from_slice(&decode(payload)?).map_err(|_| invalid("claims need sub and exp"))?;
     if claims.exp <= now {
@@ -100,10 +100,7 @@ pub fn mint_local_token(sub: &str, secret: &str, ttl_seconds: i64) -> String {
 }
 
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
 #[cfg(test)]

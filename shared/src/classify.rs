@@ -16,7 +16,10 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::extract::{extract_text, Format};
-use crate::model::{object_key, parse_object_key, Classification, ClassificationStatus, DocumentId, DocumentStatus, Topic, TopicId, UserId};
+use crate::model::{
+    object_key, parse_object_key, Classification, ClassificationStatus, DocumentId, DocumentStatus, Topic, TopicId,
+    UserId,
+};
 use crate::storage::ObjectRead;
 use crate::table::RecordOutcome;
 use crate::App;
@@ -166,7 +169,13 @@ pub async fn classify_document(
 
 /// Scores `text` against the user's current topics and stores the verdict; if the chosen topic
 /// is deleted in between, scores again against what is left.
-async fn record(app: &App, classifier: &dyn Classifier, user: &UserId, id: DocumentId, text: &str) -> Result<ClassifyOutcome, ApiError> {
+async fn record(
+    app: &App,
+    classifier: &dyn Classifier,
+    user: &UserId,
+    id: DocumentId,
+    text: &str,
+) -> Result<ClassifyOutcome, ApiError> {
     let excerpt = excerpt(text);
     for _ in 0..3 {
         let topics = app.table.list_topics(user).await?;
@@ -196,7 +205,12 @@ async fn record(app: &App, classifier: &dyn Classifier, user: &UserId, id: Docum
     Err(ApiError::Conflict("topics kept changing while classifying; try again".into()))
 }
 
-async fn store(app: &App, user: &UserId, id: DocumentId, classification: Classification) -> Result<ClassifyOutcome, ApiError> {
+async fn store(
+    app: &App,
+    user: &UserId,
+    id: DocumentId,
+    classification: Classification,
+) -> Result<ClassifyOutcome, ApiError> {
     Ok(match app.table.record_classification(user, id, &classification).await? {
         RecordOutcome::Recorded => ClassifyOutcome::Recorded(classification),
         _ => ClassifyOutcome::Skipped(SkipReason::NoDocument),

@@ -64,11 +64,7 @@ impl Config {
             }
         };
         let allowed_content_types = match non_empty("ALLOWED_CONTENT_TYPES") {
-            Some(list) => list
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .filter(|t| !t.is_empty())
-                .collect(),
+            Some(list) => list.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect(),
             None => DEFAULT_ALLOWED_CONTENT_TYPES.iter().map(|t| t.to_string()).collect(),
         };
         let flag = |name: &'static str| match non_empty(name).as_deref() {
@@ -134,7 +130,9 @@ mod tests {
 
     #[test]
     fn content_type_list_is_normalised() {
-        let c = config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("ALLOWED_CONTENT_TYPES", " Text/Plain , image/png,")]).unwrap();
+        let c =
+            config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("ALLOWED_CONTENT_TYPES", " Text/Plain , image/png,")])
+                .unwrap();
         assert_eq!(c.allowed_content_types, vec!["text/plain", "image/png"]);
     }
 }

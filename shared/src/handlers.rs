@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::{caller, now_unix};
+use crate::classify::{classify_document, Classifier, ClassifyOutcome, SkipReason};
 use crate::error::{ApiError, QuotaExceeded};
-use crate::classify::{classify_document, ClassifyOutcome, Classifier, SkipReason};
 use crate::http::{
     empty_response, json_body, json_response, path_document_id, path_topic_id, query_param, require_method,
     required_document_id, respond, rfc3339,

@@ -35,8 +35,11 @@ impl App {
 
     pub async fn from_config(config: Config) -> Result<Self, config::ConfigError> {
         let sdk = clients::sdk_config().await;
-        let app =
-            Self { table: clients::document_table(&sdk, &config), storage: clients::object_storage(&sdk, &config), config };
+        let app = Self {
+            table: clients::document_table(&sdk, &config),
+            storage: clients::object_storage(&sdk, &config),
+            config,
+        };
         if app.config.warm_connections {
             app.warm_connections().await;
         }

@@ -250,7 +250,13 @@ pub struct Document {
 
 impl Document {
     /// A new pending document of `owner`, created `now` (upload-url's starting point).
-    pub fn pending(owner: UserId, filename: String, content_type: String, declared_size_bytes: Option<u64>, now: i64) -> Self {
+    pub fn pending(
+        owner: UserId,
+        filename: String,
+        content_type: String,
+        declared_size_bytes: Option<u64>,
+        now: i64,
+    ) -> Self {
         Self {
             id: DocumentId::new(),
             owner,
@@ -315,17 +321,23 @@ impl UploadUrlRequest {
         if content_type.is_empty() {
             return Err(ApiError::invalid("content_type must not be empty"));
         }
-        if content_type.len() > MAX_CONTENT_TYPE_CHARS || !content_type.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        if content_type.len() > MAX_CONTENT_TYPE_CHARS
+            || !content_type.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        {
             return Err(ApiError::invalid("content_type must be a printable ASCII media type"));
         }
         let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        if !allowed_content_types.iter().any(|allowed| *allowed == essence) {
+        if !allowed_content_types.contains(&essence) {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "content type {essence:?} is not accepted; allowed types: {}",
                 allowed_content_types.join(", ")
             )));
         }
-        Ok(NewUpload { filename: filename.to_owned(), content_type: content_type.to_owned(), size_bytes: self.size_bytes })
+        Ok(NewUpload {
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            size_bytes: self.size_bytes,
+        })
     }
 }
 
@@ -377,8 +389,14 @@ mod tests {
         let id = DocumentId::new();
         let key = object_key(&user, id);
         assert_eq!(parse_object_key(&key), Some((user, id)));
-        for foreign in ["users/alice", "users/alice/not-a-uuid", "other/alice/x", "users//x", "users/a/b/c",
-            &format!("users/alice/{}", id.0.simple())] {
+        for foreign in [
+            "users/alice",
+            "users/alice/not-a-uuid",
+            "other/alice/x",
+            "users//x",
+            "users/a/b/c",
+            &format!("users/alice/{}", id.0.simple()),
+        ] {
             assert_eq!(parse_object_key(foreign), None, "{foreign}");
         }
     }

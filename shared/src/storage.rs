@@ -23,7 +23,9 @@ pub struct PresignedUpload {
 pub enum ObjectRead {
     Missing,
     /// Larger than the limit and only readable whole.
-    TooLarge { size: u64 },
+    TooLarge {
+        size: u64,
+    },
     Bytes(Vec<u8>),
 }
 
@@ -67,9 +69,13 @@ impl ObjectStorage {
         }
         let output = match get.send().await {
             Ok(output) => output,
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => return Ok(ObjectRead::Missing),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
+                return Ok(ObjectRead::Missing)
+            }
             // An empty object cannot satisfy a range.
-            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 416 => return Ok(ObjectRead::Bytes(Vec::new())),
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 416 => {
+                return Ok(ObjectRead::Bytes(Vec::new()))
+            }
             Err(e) => return Err(ApiError::internal("GetObject failed", e)),
         };
         let size = output.content_length().unwrap_or_default().max(0) as u64;
@@ -105,7 +111,8 @@ impl ObjectStorage {
         expires_in: Duration,
     ) -> Result<PresignedUpload, ApiError> {
         let presigning = PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("bad expiry", e))?;
-        let mut put = self.public.put_object().bucket(&self.bucket).key(key).content_type(content_type).if_none_match("*");
+        let mut put =
+            self.public.put_object().bucket(&self.bucket).key(key).content_type(content_type).if_none_match("*");
         if let Some(length) = content_length {
             put = put.content_length(length as i64);
         }

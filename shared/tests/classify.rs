@@ -25,19 +25,49 @@ async fn uploads_are_classified_through_the_s3_notification() {
     let (invoices, recipes, travel) = topics(&api, &user).await;
     let cases = [
         (
-            api.upload_as(&user, "scones.pdf", PDF, pdf(&["Scones", "Preheat the oven. Rub the butter into the flour,", "add sugar and bake for 12 minutes."])).await,
+            api.upload_as(
+                &user,
+                "scones.pdf",
+                PDF,
+                pdf(&[
+                    "Scones",
+                    "Preheat the oven. Rub the butter into the flour,",
+                    "add sugar and bake for 12 minutes.",
+                ]),
+            )
+            .await,
             Some(recipes.clone()),
         ),
         (
-            api.upload_as(&user, "invoice.docx", DOCX, docx(&["Invoice 2026-114", "Amount due: 420 EUR. Payment to the vendor within 30 days, tax included."])).await,
+            api.upload_as(
+                &user,
+                "invoice.docx",
+                DOCX,
+                docx(&["Invoice 2026-114", "Amount due: 420 EUR. Payment to the vendor within 30 days, tax included."]),
+            )
+            .await,
             Some(invoices.clone()),
         ),
         (
-            api.upload_as(&user, "trip.md", "text/markdown", "# Lisbon trip\nFlight TP 1234 from the airport at 7:00, hotel booking confirmed, passport needed.".as_bytes().to_vec()).await,
+            api.upload_as(
+                &user,
+                "trip.md",
+                "text/markdown",
+                "# Lisbon trip\nFlight TP 1234 from the airport at 7:00, hotel booking confirmed, passport needed."
+                    .as_bytes()
+                    .to_vec(),
+            )
+            .await,
             Some(travel.clone()),
         ),
         (
-            api.upload_as(&user, "haiku.txt", "text/plain", "An old silent pond, a frog jumps in: the sound of water.".as_bytes().to_vec()).await,
+            api.upload_as(
+                &user,
+                "haiku.txt",
+                "text/plain",
+                "An old silent pond, a frog jumps in: the sound of water.".as_bytes().to_vec(),
+            )
+            .await,
             None,
         ),
     ];
@@ -67,9 +97,12 @@ async fn corrupt_and_odd_files_fail_or_degrade_per_document() {
     let api = Api::new();
     let user = new_user();
     topics(&api, &user).await;
-    let corrupt_pdf = api.upload_as(&user, "broken.pdf", PDF, b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage".to_vec()).await;
+    let corrupt_pdf =
+        api.upload_as(&user, "broken.pdf", PDF, b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage".to_vec()).await;
     let corrupt_docx = api.upload_as(&user, "broken.docx", DOCX, b"PK\x03\x04 not really a zip".to_vec()).await;
-    let latin1 = api.upload_as(&user, "latin1.txt", "text/plain", b"Cr\xe8me br\xfbl\xe9e: bake the sugar in the oven".to_vec()).await;
+    let latin1 = api
+        .upload_as(&user, "latin1.txt", "text/plain", b"Cr\xe8me br\xfbl\xe9e: bake the sugar in the oven".to_vec())
+        .await;
     let empty = api.upload_as(&user, "empty.txt", "text/plain", Vec::new()).await;
 
     for id in [&corrupt_pdf, &corrupt_docx] {
@@ -124,7 +157,10 @@ async fn duplicate_early_late_and_foreign_events_are_harmless() {
     assert_eq!(api.confirm(&user, &early).await.status, 200);
     handle_s3_event(&app, &TermMatchClassifier, s3_event(&bucket, &[&key])).await.unwrap();
     let again = api.get(&user, &early).await.body;
-    assert_eq!((&again["topic_id"], &again["confidence"], &again["status"]), (&document["topic_id"], &document["confidence"], &json!("uploaded")));
+    assert_eq!(
+        (&again["topic_id"], &again["confidence"], &again["status"]),
+        (&document["topic_id"], &document["confidence"], &json!("uploaded"))
+    );
 
     // An event for a deleted document resurrects nothing.
     assert_eq!(api.delete(&user, &early).await.status, 204);
@@ -156,9 +192,15 @@ async fn topics_are_per_user_and_deleting_one_keeps_its_documents() {
     let api = Api::new();
     let (user, other) = (new_user(), new_user());
     let recipes = api.create_topic(&user, "Recipes", "cooking oven bake flour sugar").await;
-    let duplicate = api.call(Method::POST, "/api/topics", &user, Some(json!({ "name": "  RECIPES ", "description": "" }))).await;
+    let duplicate =
+        api.call(Method::POST, "/api/topics", &user, Some(json!({ "name": "  RECIPES ", "description": "" }))).await;
     assert_detail(&duplicate, 409);
-    for bad in [json!({ "name": "" }), json!({ "description": "x" }), json!({ "name": "x".repeat(101) }), json!({ "name": "a\u{1}b" })] {
+    for bad in [
+        json!({ "name": "" }),
+        json!({ "description": "x" }),
+        json!({ "name": "x".repeat(101) }),
+        json!({ "name": "a\u{1}b" }),
+    ] {
         assert_detail(&api.call(Method::POST, "/api/topics", &user, Some(bad)).await, 422);
     }
     let listed = api.call(Method::GET, "/api/topics", &user, None).await;
@@ -183,7 +225,14 @@ async fn topics_are_per_user_and_deleting_one_keeps_its_documents() {
 async fn manual_reclassification_uses_the_current_topics() {
     let api = Api::new();
     let user = new_user();
-    let id = api.upload_as(&user, "flight.txt", "text/plain", b"Boarding pass: flight to Oslo, gate 12, airport shuttle".to_vec()).await;
+    let id = api
+        .upload_as(
+            &user,
+            "flight.txt",
+            "text/plain",
+            b"Boarding pass: flight to Oslo, gate 12, airport shuttle".to_vec(),
+        )
+        .await;
     assert_eq!(api.classified(&user, &id).await["classification_status"], "unclassified");
     let travel = api.create_topic(&user, "Travel", "flight airport hotel").await;
     let reply = api.call(Method::POST, &format!("/api/documents/{id}/classify"), &user, None).await;

@@ -20,7 +20,8 @@ fn limits(page_size: i32) -> CleanupLimits {
 async fn start_upload(app: &App, user: &str, name: &str) -> String {
     let mut event = common::event_json("upload-url.json");
     event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = serde_json::json!(user);
-    event["body"] = serde_json::json!(serde_json::json!({ "filename": name, "content_type": "text/plain" }).to_string());
+    event["body"] =
+        serde_json::json!(serde_json::json!({ "filename": name, "content_type": "text/plain" }).to_string());
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let reply = reply_of(handlers::upload_url(app, request).await.unwrap());
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -165,10 +166,12 @@ async fn overlapping_runs_remove_and_report_each_upload_once() {
         put_object_directly(&app, &user, &id, vec![b'x'; 10]).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let runs: Vec<_> = (0..3).map(|_| {
-        let app = app.clone();
-        tokio::spawn(async move { cleanup::run(&app, limits(3)).await })
-    }).collect();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { cleanup::run(&app, limits(3)).await })
+        })
+        .collect();
     let mut removed = 0;
     let mut finished = 0;
     for run in runs {

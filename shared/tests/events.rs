@@ -26,7 +26,13 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
     if let Some(old) = app.table.get_document(&owner, id).await.unwrap() {
         app.table.delete_document(&old).await.unwrap();
     }
-    let mut document = Document::pending(owner.clone(), "Quarterly report.pdf".into(), "application/pdf".into(), None, shared::auth::now_unix());
+    let mut document = Document::pending(
+        owner.clone(),
+        "Quarterly report.pdf".into(),
+        "application/pdf".into(),
+        None,
+        shared::auth::now_unix(),
+    );
     document.id = id;
     app.table.create_document(&document).await.unwrap();
     app.storage
@@ -65,7 +71,8 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
     let items = list.body["items"].as_array().unwrap();
     assert!(items.iter().any(|d| d["id"] == id.to_string() && d["status"] == "uploaded"));
 
-    let classified = reply_of(handlers::reclassify(&app, &TermMatchClassifier, fixture("reclassify.json")).await.unwrap());
+    let classified =
+        reply_of(handlers::reclassify(&app, &TermMatchClassifier, fixture("reclassify.json")).await.unwrap());
     assert_eq!(classified.status, 200, "{}", classified.body);
     assert_ne!(classified.body["classification_status"], "pending");
 

@@ -139,7 +139,10 @@ async fn upload_url_refuses_a_declared_size_that_cannot_fit() {
     let user = new_user();
     let too_big = api.upload_url(&user, "big.pdf", "application/pdf", Some(104_857_601)).await;
     assert_detail(&too_big, 413);
-    assert_eq!(too_big.body["detail"], json!({ "used_bytes": 0, "limit_bytes": 104857600, "rejected_bytes": 104857601 }));
+    assert_eq!(
+        too_big.body["detail"],
+        json!({ "used_bytes": 0, "limit_bytes": 104857600, "rejected_bytes": 104857601 })
+    );
 
     let (_, confirm) = api.upload(&user, "a.txt", vec![b'x'; 10]).await;
     assert_eq!(confirm.status, 200);
@@ -214,14 +217,17 @@ async fn storage_enforces_what_was_signed() {
     let upload = api.upload_url(&user, "a.txt", "text/plain", Some(5)).await;
     // Another content type than the one signed.
     let wrong_type = api
-        .put_object_with(&upload.body, b"hello".to_vec(), |name, _| (name == "Content-Type").then(|| "application/pdf".into()))
+        .put_object_with(&upload.body, b"hello".to_vec(), |name, _| {
+            (name == "Content-Type").then(|| "application/pdf".into())
+        })
         .await;
     assert_eq!(wrong_type, 403);
     // Another size than the one signed.
     assert_eq!(api.put_object(&upload.body, b"hello!".to_vec()).await, 403);
     // A tampered signature.
     let mut tampered = upload.body.clone();
-    tampered["upload_url"] = json!(upload.body["upload_url"].as_str().unwrap().replace("X-Amz-Signature=", "X-Amz-Signature=0"));
+    tampered["upload_url"] =
+        json!(upload.body["upload_url"].as_str().unwrap().replace("X-Amz-Signature=", "X-Amz-Signature=0"));
     assert_eq!(api.put_object(&tampered, b"hello".to_vec()).await, 403);
     // Nothing was stored, so confirm has nothing to charge.
     assert_detail(&api.confirm(&user, upload.body["document_id"].as_str().unwrap()).await, 422);
@@ -269,7 +275,10 @@ async fn bad_input_is_a_4xx_with_detail_and_writes_nothing() {
     assert_detail(&api.call(Method::GET, path, &user, None).await, 405);
     assert_detail(&api.call(Method::POST, "/api/auth/me/quota", &user, None).await, 405);
     assert_detail(&api.call(Method::PUT, &format!("/api/documents/{}", DocumentId::new()), &user, None).await, 405);
-    assert_detail(&api.call(Method::GET, &format!("/api/documents/{}/confirm", DocumentId::new()), &user, None).await, 405);
+    assert_detail(
+        &api.call(Method::GET, &format!("/api/documents/{}/confirm", DocumentId::new()), &user, None).await,
+        405,
+    );
 
     assert_eq!(api.list(&user, "").await.body["items"], json!([]));
     assert_eq!(api.used_bytes(&user).await, 0);

@@ -85,7 +85,8 @@ async fn race_confirms(app: Arc<App>, user: &str, staged: &[(String, u64)]) {
     assert!(quota.used_bytes <= quota.limit_bytes, "never above the limit");
     assert!(accepted > 0 && rejected > 0, "the limit let some in and kept some out");
     // Nothing is refunded here, so the room only shrank: no rejected document would fit now.
-    let smallest_rejected = staged.iter().filter(|(id, _)| answers[id][0].status == 413).map(|(_, s)| *s).min().unwrap();
+    let smallest_rejected =
+        staged.iter().filter(|(id, _)| answers[id][0].status == 413).map(|(_, s)| *s).min().unwrap();
     assert!(quota.limit_bytes - quota.used_bytes < smallest_rejected, "a document was rejected that fitted");
 
     // The table agrees: the uploaded documents add up to used_bytes.

@@ -19,6 +19,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = App::from_env().await?;
     app.table.set_user_limit(&user, limit).await.map_err(|e| e.to_string())?;
     let quota = app.table.get_quota(&user).await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::json!({ "user": user.as_str(), "used_bytes": quota.used_bytes, "limit_bytes": quota.limit_bytes }));
+    println!(
+        "{}",
+        serde_json::json!({ "user": user.as_str(), "used_bytes": quota.used_bytes, "limit_bytes": quota.limit_bytes })
+    );
     Ok(())
 }

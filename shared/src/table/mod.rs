@@ -24,7 +24,9 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use crate::error::{ApiError, QuotaExceeded};
-use crate::model::{Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, Quota, TopicId, UserId};
+use crate::model::{
+    Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, Quota, TopicId, UserId,
+};
 
 mod topics;
 pub use topics::RecordOutcome;
@@ -160,6 +162,7 @@ fn parse_pending_key(item: &Item) -> Option<PendingEntry> {
 }
 
 /// The reasons of a cancelled transaction, or the error itself when it is something else.
+#[allow(clippy::result_large_err)] // the error is the SDK's own, handed straight back
 fn cancellation_reasons(
     error: SdkError<TransactWriteItemsError>,
 ) -> Result<Vec<CancellationReason>, SdkError<TransactWriteItemsError>> {
@@ -195,7 +198,13 @@ impl DocumentTable {
 
     /// A cheap call whose only purpose is to open a connection (see `App::warm_connections`).
     pub(crate) async fn warm_up(&self) {
-        let _ = self.client.get_item().table_name(&self.table).set_key(Some(key("WARM-UP".into(), "WARM-UP".into()))).send().await;
+        let _ = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key("WARM-UP".into(), "WARM-UP".into())))
+            .send()
+            .await;
     }
 
     pub fn table_name(&self) -> &str {
@@ -276,7 +285,11 @@ impl DocumentTable {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put.build().map_err(|e| ApiError::internal("building Put", e))?).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put.build().map_err(|e| ApiError::internal("building Put", e))?)
+                    .build(),
+            )
             .transact_items(
                 TransactWriteItem::builder()
                     .condition_check(check.build().map_err(|e| ApiError::internal("building ConditionCheck", e))?)
@@ -299,7 +312,13 @@ impl DocumentTable {
 
     /// The single atomic write of confirm: moves the document from pending to uploaded and
     /// charges `size` to the quota, or changes nothing.
-    pub async fn confirm_upload(&self, user: &UserId, id: DocumentId, size: u64, now: i64) -> Result<ConfirmOutcome, ApiError> {
+    pub async fn confirm_upload(
+        &self,
+        user: &UserId,
+        id: DocumentId,
+        size: u64,
+        now: i64,
+    ) -> Result<ConfirmOutcome, ApiError> {
         let mark_uploaded = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(user), doc_sk(id))))
@@ -340,7 +359,9 @@ impl DocumentTable {
             .await;
         let reasons = match result {
             Ok(_) => return Ok(ConfirmOutcome::Confirmed),
-            Err(error) => cancellation_reasons(error).map_err(|e| ApiError::internal("confirm transaction failed", e))?,
+            Err(error) => {
+                cancellation_reasons(error).map_err(|e| ApiError::internal("confirm transaction failed", e))?
+            }
         };
         // The document's state decides first: a retry of a finished confirm must not be
         // reported as over quota just because the quota filled up since.
@@ -356,7 +377,10 @@ impl DocumentTable {
                     ConfirmOutcome::AlreadyRejected { rejected_bytes: document.size_bytes.unwrap_or_default() }
                 }
                 DocumentStatus::Pending => {
-                    return Err(ApiError::internal("confirm condition failed on a pending document", format!("{reasons:?}")))
+                    return Err(ApiError::internal(
+                        "confirm condition failed on a pending document",
+                        format!("{reasons:?}"),
+                    ))
                 }
             });
         }
@@ -405,7 +429,12 @@ impl DocumentTable {
     }
 
     /// The user's documents, newest first, `limit` at most, after `after` (exclusive).
-    pub async fn list_documents(&self, user: &UserId, limit: u32, after: Option<DocumentId>) -> Result<DocumentPage, ApiError> {
+    pub async fn list_documents(
+        &self,
+        user: &UserId,
+        limit: u32,
+        after: Option<DocumentId>,
+    ) -> Result<DocumentPage, ApiError> {
         let mut query = self
             .client
             .query()
@@ -442,10 +471,13 @@ impl DocumentTable {
 
     /// Sets (or with `None` clears) a per-user limit, keeping `used_minus_limit` in step.
     pub async fn set_user_limit(&self, user: &UserId, limit: Option<u64>) -> Result<(), ApiError> {
-        let update = self.client.update_item().table_name(&self.table).set_key(Some(key(user_pk(user), QUOTA_SK.to_owned())));
+        let update =
+            self.client.update_item().table_name(&self.table).set_key(Some(key(user_pk(user), QUOTA_SK.to_owned())));
         let update = match limit {
             Some(limit) => update
-                .update_expression("SET limit_bytes = :limit, used_minus_limit = if_not_exists(used_bytes, :zero) - :limit")
+                .update_expression(
+                    "SET limit_bytes = :limit, used_minus_limit = if_not_exists(used_bytes, :zero) - :limit",
+                )
                 .expression_attribute_values(":limit", n(limit))
                 .expression_attribute_values(":zero", n(0)),
             None => update
@@ -492,14 +524,9 @@ impl DocumentTable {
             .expression_attribute_values(":status", s(document.status.as_str()))
             .build()
             .map_err(|e| ApiError::internal("building Delete", e))?;
-        let mut removal = key(pk.clone(), removal_sk(document.id));
-        removal.extend([
-            ("pending_shard".to_owned(), s(pending_shard(document.id))),
-            // Zero: eligible for clean-up at once, whatever the cut-off.
-            ("pending_since".to_owned(), n(0)),
-        ]);
-        let removal = Put::builder().table_name(&self.table).set_item(Some(removal)).build().map_err(|e| ApiError::internal("building Put", e))?;
-        let mut transaction = self.client.transact_write_items().transact_items(TransactWriteItem::builder().delete(delete).build());
+        let removal = self.removal_record(&pk, document.id)?;
+        let mut transaction =
+            self.client.transact_write_items().transact_items(TransactWriteItem::builder().delete(delete).build());
         if let Some(size) = refund {
             let update = Update::builder().table_name(&self.table).set_key(Some(key(pk, QUOTA_SK.to_owned())));
             let update = if clamp_to_zero {
@@ -508,9 +535,9 @@ impl DocumentTable {
                     .update_expression("SET used_minus_limit = used_minus_limit - used_bytes, used_bytes = :zero")
                     .expression_attribute_values(":zero", n(0))
             } else {
-                update
-                    .condition_expression("used_bytes >= :size")
-                    .update_expression("SET used_bytes = used_bytes - :size, used_minus_limit = used_minus_limit - :size")
+                update.condition_expression("used_bytes >= :size").update_expression(
+                    "SET used_bytes = used_bytes - :size, used_minus_limit = used_minus_limit - :size",
+                )
             }
             .expression_attribute_values(":size", n(size))
             .build()
@@ -520,10 +547,23 @@ impl DocumentTable {
         transaction = transaction.transact_items(TransactWriteItem::builder().put(removal).build());
         match transaction.send().await {
             Ok(_) => Ok(None),
-            Err(error) => cancellation_reasons(error)
-                .map(Some)
-                .map_err(|e| ApiError::internal("delete transaction failed", e)),
+            Err(error) => {
+                cancellation_reasons(error).map(Some).map_err(|e| ApiError::internal("delete transaction failed", e))
+            }
         }
+    }
+
+    /// The record that the object of `id` must be removed, written in the same transaction that
+    /// removes the document's row. `pending_since` is zero: clean-up takes it at once, whatever
+    /// the cut-off.
+    fn removal_record(&self, pk: &str, id: DocumentId) -> Result<Put, ApiError> {
+        let mut record = key(pk.to_owned(), removal_sk(id));
+        record.extend([("pending_shard".to_owned(), s(pending_shard(id))), ("pending_since".to_owned(), n(0))]);
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .build()
+            .map_err(|e| ApiError::internal("building Put", e))
     }
 
     /// Settles an abandoned document (still pending, or rejected): removes its row and records
@@ -540,9 +580,7 @@ impl DocumentTable {
             .expression_attribute_values(":rejected", s(DocumentStatus::Rejected.as_str()))
             .build()
             .map_err(|e| ApiError::internal("building Delete", e))?;
-        let mut removal = key(pk, removal_sk(id));
-        removal.extend([("pending_shard".to_owned(), s(pending_shard(id))), ("pending_since".to_owned(), n(0))]);
-        let removal = Put::builder().table_name(&self.table).set_item(Some(removal)).build().map_err(|e| ApiError::internal("building Put", e))?;
+        let removal = self.removal_record(&pk, id)?;
         let result = self
             .client
             .transact_write_items()
@@ -553,7 +591,8 @@ impl DocumentTable {
         match result {
             Ok(_) => Ok(true),
             Err(error) => {
-                let reasons = cancellation_reasons(error).map_err(|e| ApiError::internal("settling abandoned upload failed", e))?;
+                let reasons = cancellation_reasons(error)
+                    .map_err(|e| ApiError::internal("settling abandoned upload failed", e))?;
                 if failed_condition(reasons.first()) {
                     return Ok(false);
                 }
@@ -581,7 +620,13 @@ impl DocumentTable {
     }
 
     /// One page of the pending index in `shard`: entries last touched before `before` (unix s).
-    pub async fn pending_page(&self, shard: &str, before: i64, limit: i32, start: Option<Item>) -> Result<PendingPage, ApiError> {
+    pub async fn pending_page(
+        &self,
+        shard: &str,
+        before: i64,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<PendingPage, ApiError> {
         let output = self
             .client
             .query()

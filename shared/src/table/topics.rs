@@ -7,7 +7,9 @@
 
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
-use super::{cancellation_reasons, failed_condition, get_n, get_s, key, n, s, user_pk, DocumentTable, Item, DOC_PREFIX};
+use super::{
+    cancellation_reasons, failed_condition, get_n, get_s, key, n, s, user_pk, DocumentTable, Item, DOC_PREFIX,
+};
 use crate::error::ApiError;
 use crate::model::{Classification, ClassificationStatus, DocumentId, DocumentStatus, Topic, TopicId, UserId};
 
@@ -45,8 +47,15 @@ pub enum RecordOutcome {
 
 impl DocumentTable {
     /// Creates a topic; 409 when the user has one of the same name (ignoring case).
-    pub async fn create_topic(&self, user: &UserId, name: &str, description: &str, now: i64) -> Result<Topic, ApiError> {
-        let topic = Topic { id: TopicId::new(), name: name.to_owned(), description: description.to_owned(), created_at: now };
+    pub async fn create_topic(
+        &self,
+        user: &UserId,
+        name: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<Topic, ApiError> {
+        let topic =
+            Topic { id: TopicId::new(), name: name.to_owned(), description: description.to_owned(), created_at: now };
         let mut item = key(user_pk(user), topic_sk(topic.id));
         item.extend([
             ("name".to_owned(), s(name)),
@@ -74,7 +83,8 @@ impl DocumentTable {
         match result {
             Ok(_) => Ok(topic),
             Err(error) => {
-                let reasons = cancellation_reasons(error).map_err(|e| ApiError::internal("creating topic failed", e))?;
+                let reasons =
+                    cancellation_reasons(error).map_err(|e| ApiError::internal("creating topic failed", e))?;
                 if failed_condition(reasons.get(1)) {
                     return Err(ApiError::Conflict(format!("a topic named {name:?} already exists")));
                 }
@@ -129,7 +139,9 @@ impl DocumentTable {
             .await;
         let topic = match marked {
             Ok(output) => output.attributes().and_then(parse_topic),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => return Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                return Ok(false)
+            }
             Err(e) => return Err(ApiError::internal("marking topic for deletion failed", e)),
         };
         let topic = topic.ok_or_else(|| ApiError::internal("topic item unreadable", "missing attributes"))?;
@@ -246,7 +258,8 @@ impl DocumentTable {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        let update = update.update_expression(expression).build().map_err(|e| ApiError::internal("building Update", e))?;
+        let update =
+            update.update_expression(expression).build().map_err(|e| ApiError::internal("building Update", e))?;
         let mut transaction =
             self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(update).build());
         if let Some(topic) = classification.topic_id {
@@ -262,8 +275,8 @@ impl DocumentTable {
         match transaction.send().await {
             Ok(_) => Ok(RecordOutcome::Recorded),
             Err(error) => {
-                let reasons =
-                    cancellation_reasons(error).map_err(|e| ApiError::internal("recording classification failed", e))?;
+                let reasons = cancellation_reasons(error)
+                    .map_err(|e| ApiError::internal("recording classification failed", e))?;
                 if failed_condition(reasons.first()) {
                     Ok(RecordOutcome::DocumentGone)
                 } else if failed_condition(reasons.get(1)) {

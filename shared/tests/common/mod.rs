@@ -51,7 +51,8 @@ impl Api {
         let response = request.send().await.expect("the local API answers");
         let status = response.status().as_u16();
         let text = response.text().await.expect("a readable body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Reply { status, body }
     }
 
@@ -277,9 +278,12 @@ pub mod samples {
             "Type" => "Page", "Parent" => pages_id, "Contents" => content_id, "Resources" => resources_id,
             "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
         });
-        doc.objects.insert(pages_id, Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
-        }));
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            }),
+        );
         let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
         doc.trailer.set("Root", catalog_id);
         let mut bytes = Vec::new();
@@ -291,7 +295,12 @@ pub mod samples {
     pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
         let body: String = paragraphs
             .iter()
-            .map(|p| format!("<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>", p.replace('&', "&amp;").replace('<', "&lt;")))
+            .map(|p| {
+                format!(
+                    "<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>",
+                    p.replace('&', "&amp;").replace('<', "&lt;")
+                )
+            })
             .collect();
         let parts = [
             ("[Content_Types].xml", r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#.to_owned()),
