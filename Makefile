@@ -34,6 +34,7 @@ test-tools: web/node_modules/.installed
 	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 web/node_modules/.installed: web/package-lock.json
+	@command -v npm >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; }
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
