@@ -28,34 +28,42 @@ impl UserId {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct DocumentId(pub Uuid);
+/// A UUID v7 identifier type: time-ordered, so sorting by id sorts by creation time (which the
+/// newest-first document list relies on), and parsed with a 422 naming what it identifies.
+macro_rules! uuid_id {
+    ($name:ident, $what:literal) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
 
-impl DocumentId {
-    /// Version 7: time-ordered, so sorting by id sorts by creation time (newest-first lists).
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
 
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        Uuid::try_parse(raw)
-            .map(Self)
-            .map_err(|_| ApiError::invalid(format!("document id {:?} is not a valid UUID", truncate(raw, 64))))
-    }
+            pub fn parse(raw: &str) -> Result<Self, ApiError> {
+                Uuid::try_parse(raw).map(Self).map_err(|_| {
+                    ApiError::invalid(format!(concat!($what, " id {:?} is not a valid UUID"), truncate(raw, 64)))
+                })
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
 }
 
-impl Default for DocumentId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for DocumentId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+uuid_id!(DocumentId, "document");
+uuid_id!(TopicId, "topic");
 
 /// The object key of a document: built on the server only, never from client text.
 pub fn object_key(user: &UserId, id: DocumentId) -> String {
@@ -99,34 +107,6 @@ impl DocumentStatus {
             "rejected" => Some(Self::Rejected),
             _ => None,
         }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TopicId(pub Uuid);
-
-impl TopicId {
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        Uuid::try_parse(raw)
-            .map(Self)
-            .map_err(|_| ApiError::invalid(format!("topic id {:?} is not a valid UUID", truncate(raw, 64))))
-    }
-}
-
-impl Default for TopicId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for TopicId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.hyphenated().fmt(f)
     }
 }
 

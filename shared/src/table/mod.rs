@@ -15,7 +15,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
@@ -174,6 +175,22 @@ fn cancellation_reasons(
             _ => Err(SdkError::ServiceError(service)),
         },
         other => Err(other),
+    }
+}
+
+/// `Some(output)` when a conditional write happened, `None` when its condition failed; any other
+/// error is a backend failure described by `context`.
+fn unless_condition_failed<T, E>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+    context: &'static str,
+) -> Result<Option<T>, ApiError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(e) => Err(ApiError::internal(context, e)),
     }
 }
 
@@ -408,11 +425,7 @@ impl DocumentTable {
             .expression_attribute_values(":size", n(size))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(ApiError::internal("rejecting document failed", e)),
-        }
+        Ok(unless_condition_failed(result, "rejecting document failed")?.is_some())
     }
 
     pub async fn get_document(&self, user: &UserId, id: DocumentId) -> Result<Option<Document>, ApiError> {
@@ -612,11 +625,7 @@ impl DocumentTable {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(ApiError::internal("DeleteItem removal failed", e)),
-        }
+        Ok(unless_condition_failed(result, "DeleteItem removal failed")?.is_some())
     }
 
     /// One page of the pending index in `shard`: entries last touched before `before` (unix s).

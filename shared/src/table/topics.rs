@@ -8,7 +8,8 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
 use super::{
-    cancellation_reasons, failed_condition, get_n, get_s, key, n, s, user_pk, DocumentTable, Item, DOC_PREFIX,
+    cancellation_reasons, failed_condition, get_n, get_s, key, n, s, unless_condition_failed, user_pk, DocumentTable,
+    Item, DOC_PREFIX,
 };
 use crate::error::ApiError;
 use crate::model::{Classification, ClassificationStatus, DocumentId, DocumentStatus, Topic, TopicId, UserId};
@@ -137,13 +138,10 @@ impl DocumentTable {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        let topic = match marked {
-            Ok(output) => output.attributes().and_then(parse_topic),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                return Ok(false)
-            }
-            Err(e) => return Err(ApiError::internal("marking topic for deletion failed", e)),
+        let Some(marked) = unless_condition_failed(marked, "marking topic for deletion failed")? else {
+            return Ok(false);
         };
+        let topic = marked.attributes().and_then(parse_topic);
         let topic = topic.ok_or_else(|| ApiError::internal("topic item unreadable", "missing attributes"))?;
         self.unclassify_documents_of(user, id).await?;
         self.client
@@ -206,12 +204,8 @@ impl DocumentTable {
                     .expression_attribute_values(":unclassified", s(ClassificationStatus::Unclassified.as_str()))
                     .send()
                     .await;
-                match result {
-                    Ok(_) => {}
-                    // Reclassified or deleted meanwhile: nothing to move.
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                    Err(e) => return Err(ApiError::internal("moving document to unclassified failed", e)),
-                }
+                // A failed condition means reclassified or deleted meanwhile: nothing to move.
+                unless_condition_failed(result, "moving document to unclassified failed")?;
             }
             start = output.last_evaluated_key().cloned();
             if start.is_none() {
