@@ -47,12 +47,16 @@ fn http_event(name: &str, user: &str, id: Option<DocumentId>) -> Value {
     event
 }
 
+fn invocation() -> shared::Invocation {
+    shared::Invocation::standalone(Duration::from_secs(30))
+}
+
 /// Stages a document of `user` with its object in storage; confirmed (charged) when `confirm`.
 async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
     let owner = UserId::parse(user).unwrap();
     let document =
         Document::pending(owner.clone(), "bench.txt".into(), "text/plain".into(), None, shared::auth::now_unix());
-    app.table.create_document(&document).await.unwrap();
+    app.table.create_document(&invocation(), &document).await.unwrap().unwrap();
     let body = b"Invoice: payment due to the vendor within 30 days.".to_vec();
     let size = body.len() as u64;
     app.storage
@@ -65,7 +69,10 @@ async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
         .await
         .unwrap();
     if confirm {
-        app.table.confirm_upload(&owner, document.id, size, shared::auth::now_unix()).await.unwrap();
+        let outcome = shared::workflows::confirm(app, &invocation(), &owner, document.id).await.unwrap();
+        assert!(
+            matches!(outcome, shared::workflows::ConfirmOutcome::Uploaded { size_bytes, .. } if size_bytes == size)
+        );
     }
     document.id
 }
@@ -87,7 +94,7 @@ async fn workloads(app: &App) -> Vec<Workload> {
         delete.push(http_event("delete.json", &user, Some(staged_document(app, &user, true).await)));
     }
     let owner = UserId::parse(&user).unwrap();
-    app.table.create_topic(&owner, "Invoices", "invoice payment vendor", 0).await.unwrap();
+    app.table.create_topic(&invocation(), &owner, "Invoices", "invoice payment vendor", 0).await.unwrap();
     let to_classify = staged_document(app, &user, true).await;
     let mut s3 = fixture("s3-put.json");
     s3["Records"][0]["s3"]["bucket"]["name"] = json!(app.config.bucket_name);

@@ -20,13 +20,13 @@ type HmacSha256 = Hmac<Sha256>;
 /// The caller of `request`, or 401.
 pub fn caller(request: &Request, local_jwt_secret: Option<&str>) -> Result<UserId, ApiError> {
     if let Some(sub) = authorizer_subject(request) {
-        return UserId::parse(sub);
+        return Ok(UserId::parse(sub)?);
     }
     match local_jwt_secret {
         Some(secret) => {
             let token = bearer_token(request)?;
             let sub = verify_local_token(token, secret, now_unix())?;
-            UserId::parse(&sub)
+            Ok(UserId::parse(&sub)?)
         }
         None => Err(ApiError::Unauthorized("no verified JWT subject in the request".into())),
     }

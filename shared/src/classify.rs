@@ -5,20 +5,19 @@
 //! Events arrive at least once and out of order. The result is a pure function of the object
 //! (which never changes: uploads cannot overwrite) and the topics, and is written only while the
 //! document is pending or uploaded, so a duplicate rewrites the same values and an event for a
-//! deleted or rejected document writes nothing. Nothing here touches the quota.
-
-use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
+//! deleted or rejected document writes nothing. Classification never touches the quota; the
+//! event's screening does, for objects that must not stay (see [`screen`]).
 
 use aws_lambda_events::s3::S3Event;
-use rust_stemmers::{Algorithm, Stemmer};
 use serde::Serialize;
 
+pub use crate::classifier::{Classifier, TermMatchClassifier};
+
 use crate::error::ApiError;
-use crate::extract::{extract_text, Format};
+use crate::extract::{extract_bounded, ExtractError, Format};
+use crate::invocation::Invocation;
 use crate::model::{
-    object_key, parse_object_key, Classification, ClassificationStatus, DocumentId, DocumentStatus, Topic, TopicId,
-    UserId,
+    object_key, parse_object_key, Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, UserId,
 };
 use crate::storage::ObjectRead;
 use crate::table::RecordOutcome;
@@ -26,87 +25,11 @@ use crate::App;
 
 const EXCERPT_CHARS: usize = 300;
 
-/// Scores text against topics. Implementations are deterministic for the same input.
-pub trait Classifier: Send + Sync {
-    /// The best topic and its score in 0..=1, or `None` when there are no topics.
-    fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)>;
-}
-
-/// The default classifier: offline and deterministic. Each topic's name (counted twice) and
-/// description are stemmed terms; a topic scores the BM25-saturated frequency of its terms in
-/// the text, weighted by how specific each term is among the user's topics (IDF), normalised by
-/// the topic's best possible score.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TermMatchClassifier;
-
-const K1: f64 = 1.2;
-
-impl Classifier for TermMatchClassifier {
-    fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)> {
-        let stemmer = Stemmer::create(Algorithm::English);
-        let mut frequency: HashMap<String, f64> = HashMap::new();
-        for term in terms(&stemmer, text) {
-            *frequency.entry(term).or_default() += 1.0;
-        }
-        let profiles: Vec<(TopicId, HashMap<String, f64>)> = topics
-            .iter()
-            .map(|topic| {
-                let mut weights: HashMap<String, f64> = HashMap::new();
-                for term in terms(&stemmer, &topic.name) {
-                    *weights.entry(term).or_default() += 2.0;
-                }
-                for term in terms(&stemmer, &topic.description) {
-                    *weights.entry(term).or_default() += 1.0;
-                }
-                (topic.id, weights)
-            })
-            .collect();
-        let mut document_frequency: HashMap<&str, f64> = HashMap::new();
-        for (_, weights) in &profiles {
-            for term in weights.keys() {
-                *document_frequency.entry(term).or_default() += 1.0;
-            }
-        }
-        let topic_count = profiles.len() as f64;
-        let idf = |term: &str| {
-            let df = document_frequency.get(term).copied().unwrap_or_default();
-            (1.0 + (topic_count - df + 0.5) / (df + 0.5)).ln()
-        };
-        profiles
-            .iter()
-            .map(|(id, weights)| {
-                let (mut score, mut best_possible) = (0.0, 0.0);
-                for (term, weight) in weights {
-                    let importance = weight * idf(term);
-                    let tf = frequency.get(term).copied().unwrap_or_default();
-                    score += importance * tf * (K1 + 1.0) / (tf + K1);
-                    best_possible += importance * (K1 + 1.0);
-                }
-                let normalised = if best_possible > 0.0 { score / best_possible } else { 0.0 };
-                (*id, normalised)
-            })
-            // Highest score; on a tie the older topic (smaller v7 id) wins, deterministically.
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-    }
-}
-
-const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its", "of", "on",
-    "or", "that", "the", "this", "to", "was", "were", "will", "with", "all", "any", "about", "into", "our", "your",
-];
-
-fn terms<'a>(stemmer: &'a Stemmer, text: &'a str) -> impl Iterator<Item = String> + 'a {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|word| word.chars().count() > 1)
-        .map(str::to_lowercase)
-        .filter(|word| !STOP_WORDS.contains(&word.as_str()))
-        .map(move |word| stemmer.stem(&word).into_owned())
-}
-
 /// What classifying one document did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClassifyOutcome {
-    Recorded(Classification),
+    /// The document with the classification now stored on it.
+    Recorded(Box<Document>),
     /// Nothing written, and why.
     Skipped(SkipReason),
 }
@@ -120,16 +43,28 @@ pub enum SkipReason {
     NoObject,
 }
 
-/// Classifies `id` of `user` and stores the result on the document.
-pub async fn classify_document(
+/// POST /api/documents/{id}/classify: classifies `id` of `user` again now, against the
+/// current topics, and stores the result.
+pub async fn reclassify(
     app: &App,
     classifier: &dyn Classifier,
+    invocation: &Invocation,
     user: &UserId,
     id: DocumentId,
 ) -> Result<ClassifyOutcome, ApiError> {
-    let Some(document) = app.table.get_document(user, id).await? else {
-        return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument));
-    };
+    match app.table.get_document(user, id).await? {
+        Some(document) => classify_document(app, classifier, invocation, document).await,
+        None => Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument)),
+    }
+}
+
+/// Extracts the text of `document`'s object, scores it and stores the verdict.
+async fn classify_document(
+    app: &App,
+    classifier: &dyn Classifier,
+    invocation: &Invocation,
+    document: Document,
+) -> Result<ClassifyOutcome, ApiError> {
     if document.status == DocumentStatus::Rejected {
         return Ok(ClassifyOutcome::Skipped(SkipReason::Rejected));
     }
@@ -141,30 +76,25 @@ pub async fn classify_document(
                 true => (config.classify_max_object_bytes, false),
                 false => (config.classify_text_prefix_bytes, true),
             };
-            match app.storage.read_object(&object_key(user, id), limit, prefix_ok).await? {
+            match app.storage.read_object(&document.object_key(), limit, prefix_ok).await? {
                 ObjectRead::Missing => return Ok(ClassifyOutcome::Skipped(SkipReason::NoObject)),
                 ObjectRead::TooLarge { size } => Classification::failed(format!(
                     "the document is {size} bytes; text is extracted from documents of at most {limit} bytes"
                 )),
                 ObjectRead::Bytes(bytes) => {
-                    // Parsing untrusted files: off the async runtime, panics contained, time bounded.
-                    let work = tokio::task::spawn_blocking(move || {
-                        std::panic::catch_unwind(AssertUnwindSafe(|| extract_text(format, &bytes)))
-                    });
-                    match tokio::time::timeout(config.classify_timeout, work).await {
-                        Err(_) => Classification::failed("text extraction took too long"),
-                        Ok(Err(join)) => Classification::failed(format!("text extraction stopped: {join}")),
-                        Ok(Ok(Err(_panic))) => Classification::failed("the document could not be parsed"),
-                        Ok(Ok(Ok(Err(error)))) => Classification::failed(error.to_string()),
-                        Ok(Ok(Ok(Ok(text)))) => {
-                            return record(app, classifier, user, id, &text).await;
+                    match extract_bounded(&app.sandbox, format, &bytes, &config.extraction_limits()).await {
+                        Ok(text) => return record(app, classifier, invocation, document, &text).await,
+                        // Not the file's fault: fail the event so that it is retried.
+                        Err(ExtractError::Sandbox(error)) => {
+                            return Err(ApiError::internal("starting text extraction", error))
                         }
+                        Err(error) => Classification::failed(error.to_string()),
                     }
                 }
             }
         }
     };
-    store(app, user, id, classification).await
+    store(app, invocation, document, classification).await
 }
 
 /// Scores `text` against the user's current topics and stores the verdict; if the chosen topic
@@ -172,13 +102,13 @@ pub async fn classify_document(
 async fn record(
     app: &App,
     classifier: &dyn Classifier,
-    user: &UserId,
-    id: DocumentId,
+    invocation: &Invocation,
+    document: Document,
     text: &str,
 ) -> Result<ClassifyOutcome, ApiError> {
     let excerpt = excerpt(text);
     for _ in 0..3 {
-        let topics = app.table.list_topics(user).await?;
+        let topics = app.table.list_topics(&document.owner).await?;
         let best = classifier.best_topic(text, &topics);
         let classification = match best {
             Some((topic, score)) if score >= app.config.classify_min_score => Classification {
@@ -196,8 +126,10 @@ async fn record(
                 reason: None,
             },
         };
-        match app.table.record_classification(user, id, &classification).await? {
-            RecordOutcome::Recorded => return Ok(ClassifyOutcome::Recorded(classification)),
+        match app.table.record_classification(invocation, &document.owner, document.id, &classification).await? {
+            RecordOutcome::Recorded => {
+                return Ok(ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })))
+            }
             RecordOutcome::DocumentGone => return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument)),
             RecordOutcome::TopicGone => continue,
         }
@@ -207,13 +139,53 @@ async fn record(
 
 async fn store(
     app: &App,
-    user: &UserId,
-    id: DocumentId,
+    invocation: &Invocation,
+    document: Document,
     classification: Classification,
 ) -> Result<ClassifyOutcome, ApiError> {
-    Ok(match app.table.record_classification(user, id, &classification).await? {
-        RecordOutcome::Recorded => ClassifyOutcome::Recorded(classification),
+    Ok(match app.table.record_classification(invocation, &document.owner, document.id, &classification).await? {
+        RecordOutcome::Recorded => ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })),
         _ => ClassifyOutcome::Skipped(SkipReason::NoDocument),
+    })
+}
+
+/// What an `ObjectCreated` event found before any classification.
+#[derive(Debug)]
+enum Screening {
+    /// No document owns the object: it was removed.
+    Orphan,
+    /// A pending upload without a declared size whose object does not fit what is left of the
+    /// quota: rejected and its object removed now, rather than at confirm or clean-up.
+    OverQuota,
+    Classify(Box<Document>),
+}
+
+/// Every row is written before its upload URL is handed out, so an object under `users/` without
+/// a document is an orphan: its document was deleted or cleaned up while a URL was still valid.
+async fn screen(app: &App, invocation: &Invocation, user: &UserId, id: DocumentId) -> Result<Screening, ApiError> {
+    let key = object_key(user, id);
+    let Some(document) = app.table.get_document(user, id).await? else {
+        app.storage.delete_object(&key).await?;
+        return Ok(Screening::Orphan);
+    };
+    if document.status != DocumentStatus::Pending || document.declared_size_bytes.is_some() {
+        // A declared size is signed into the PUT and already reserved.
+        return Ok(Screening::Classify(Box::new(document)));
+    }
+    let (size, counters) = tokio::try_join!(app.storage.object_size(&key), app.table.get_quota_counters(user))?;
+    let Some(size) = size else { return Ok(Screening::Classify(Box::new(document))) };
+    if size <= counters.room(app.table.policy()) {
+        return Ok(Screening::Classify(Box::new(document)));
+    }
+    if app.table.reject_upload(invocation, &document, size).await? {
+        app.storage.delete_object(&key).await?;
+        tracing::info!(user = user.as_str(), %id, size, "an undeclared upload does not fit the quota; rejected");
+        return Ok(Screening::OverQuota);
+    }
+    // Confirmed (or settled) meanwhile: classify what is there now.
+    Ok(match app.table.get_document(user, id).await? {
+        Some(document) => Screening::Classify(Box::new(document)),
+        None => Screening::Orphan,
     })
 }
 
@@ -240,7 +212,12 @@ pub fn decode_event_key(raw: &str) -> Option<String> {
 pub struct EventSummary {
     pub records: u64,
     pub classified: u64,
+    /// Records with nothing to classify (including orphans and rejections, counted below too).
     pub skipped: u64,
+    /// Objects without a document, removed.
+    pub orphans_removed: u64,
+    /// Undeclared uploads over the quota, rejected.
+    pub rejected: u64,
     /// Records whose backend calls failed; the event is failed so Lambda retries it (the records
     /// already done are simply done again, with the same result).
     pub errors: u64,
@@ -257,6 +234,7 @@ pub async fn handle_s3_event(
         tracing::info!(payload = %event.payload, "not an S3 event notification; ignored");
         return Ok(EventSummary::default());
     }
+    let invocation = Invocation::from_context(&event.context);
     let event: S3Event = serde_json::from_value(event.payload)?;
     let mut summary = EventSummary::default();
     for record in event.records {
@@ -272,8 +250,22 @@ pub async fn handle_s3_event(
             summary.skipped += 1;
             continue;
         };
-        match classify_document(app, classifier, &user, id).await {
-            Ok(ClassifyOutcome::Recorded(result)) => {
+        let outcome = match screen(app, &invocation, &user, id).await {
+            Ok(Screening::Classify(document)) => classify_document(app, classifier, &invocation, *document).await,
+            Ok(Screening::Orphan) => {
+                tracing::info!(user = user.as_str(), %id, "object without a document removed");
+                summary.orphans_removed += 1;
+                Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument))
+            }
+            Ok(Screening::OverQuota) => {
+                summary.rejected += 1;
+                Ok(ClassifyOutcome::Skipped(SkipReason::Rejected))
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(ClassifyOutcome::Recorded(document)) => {
+                let result = &document.classification;
                 tracing::info!(user = user.as_str(), %id, status = result.status.as_str(), topic = ?result.topic_id, "classified");
                 summary.classified += 1;
             }
@@ -296,41 +288,6 @@ pub async fn handle_s3_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn topic(name: &str, description: &str) -> Topic {
-        Topic { id: TopicId::new(), name: name.into(), description: description.into(), created_at: 0 }
-    }
-
-    #[test]
-    fn picks_the_topic_whose_terms_the_text_uses() {
-        let topics = [
-            topic("Invoices", "billing invoice payment amount due vendor"),
-            topic("Recipes", "cooking ingredients oven bake flour sugar"),
-            topic("Contracts", "agreement parties terms signature obligations"),
-        ];
-        let (id, score) = TermMatchClassifier
-            .best_topic("Preheat the oven. Mix the flour and sugar, then bake for 20 minutes.", &topics)
-            .unwrap();
-        assert_eq!(id, topics[1].id);
-        assert!(score > 0.15, "{score}");
-        let (id, _) = TermMatchClassifier.best_topic("Invoice #42: payment due to the vendor", &topics).unwrap();
-        assert_eq!(id, topics[0].id);
-    }
-
-    #[test]
-    fn unrelated_text_scores_low_and_no_topics_gives_none() {
-        let topics = [topic("Invoices", "billing payment")];
-        let (_, score) = TermMatchClassifier.best_topic("The weather was pleasant on the hike.", &topics).unwrap();
-        assert!(score < 0.15, "{score}");
-        assert!(TermMatchClassifier.best_topic("anything", &[]).is_none());
-    }
-
-    #[test]
-    fn stemming_matches_word_forms() {
-        let topics = [topic("Travel", "flights hotels booking")];
-        let (_, score) = TermMatchClassifier.best_topic("I booked a flight and a hotel.", &topics).unwrap();
-        assert!(score > 0.15, "{score}");
-    }
 
     #[test]
     fn event_keys_decode_both_spellings_of_a_space() {

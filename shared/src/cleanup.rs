@@ -5,10 +5,11 @@
 //! everything settled here leaves the index. For each entry:
 //!
 //! * an abandoned document (pending past the cut-off, or rejected): its row is settled first, in
-//!   one conditional transaction that removes it only if it is still pending or rejected and
+//!   one transaction that removes it only if its status is still the one read, releases what a
+//!   pending upload held (its reservation and its place among the user's open uploads) and
 //!   records its object for removal. A confirm that won keeps its document; if clean-up won,
-//!   confirm finds no document and charges nothing. Pending documents were never charged, so no
-//!   quota changes here.
+//!   confirm finds no document and charges nothing. Pending and rejected uploads were never
+//!   charged, so `used_bytes` never changes here.
 //! * a recorded object removal (from the step above, a user's delete, or an earlier run that
 //!   failed half-way): the object is removed, then the record. Removing an absent object
 //!   succeeds, and only the run whose conditional delete of the record succeeds reports it, so
@@ -20,7 +21,8 @@ use serde::Serialize;
 
 use crate::auth::now_unix;
 use crate::error::ApiError;
-use crate::model::object_key;
+use crate::invocation::Invocation;
+use crate::model::{object_key, DocumentStatus};
 use crate::table::{all_pending_shards, PendingEntry};
 use crate::App;
 
@@ -51,6 +53,9 @@ pub struct CleanupLimits {
     pub stop_at: Instant,
 }
 
+/// Time after a run's last page for finishing its entries (their retries stop within it).
+const RUN_MARGIN: Duration = Duration::from_secs(5);
+
 enum Settled {
     Removed,
     Skipped,
@@ -58,6 +63,7 @@ enum Settled {
 
 pub async fn run(app: &App, limits: CleanupLimits) -> CleanupSummary {
     let cutoff = now_unix() - app.config.pending_upload_max_age.as_secs() as i64;
+    let invocation = Invocation::standalone(limits.stop_at.saturating_duration_since(Instant::now()) + RUN_MARGIN);
     let mut summary = CleanupSummary::default();
     // One page per shard per round, so a deep shard cannot use up the budget of the others.
     let mut shards: Vec<(String, Option<_>, bool)> = all_pending_shards().map(|shard| (shard, None, false)).collect();
@@ -80,7 +86,7 @@ pub async fn run(app: &App, limits: CleanupLimits) -> CleanupSummary {
             for entry in page.entries {
                 summary.found += 1;
                 let outcome = match &entry {
-                    PendingEntry::Document { .. } => settle_document(app, &entry).await,
+                    PendingEntry::Document { .. } => settle_document(app, &invocation, &entry).await,
                     PendingEntry::Removal { .. } => finish_removal(app, &entry).await,
                 };
                 match (outcome, &entry) {
@@ -102,9 +108,13 @@ pub async fn run(app: &App, limits: CleanupLimits) -> CleanupSummary {
     summary
 }
 
-async fn settle_document(app: &App, entry: &PendingEntry) -> Result<Settled, ApiError> {
+async fn settle_document(app: &App, invocation: &Invocation, entry: &PendingEntry) -> Result<Settled, ApiError> {
     let PendingEntry::Document { owner, id } = entry else { unreachable!("called for documents only") };
-    if !app.table.settle_abandoned(owner, *id).await? {
+    // Only pending uploads past the cut-off (the index holds nothing newer) and rejected ones
+    // are abandoned; the removal is conditional on the status read, so a confirm that wins
+    // meanwhile keeps its document.
+    let Some(document) = app.table.get_document(owner, *id).await? else { return Ok(Settled::Skipped) };
+    if document.status == DocumentStatus::Uploaded || !app.table.delete_document(invocation, &document).await? {
         return Ok(Settled::Skipped);
     }
     // The row is settled; the object goes now, or with the removal record on a later run.

@@ -1,6 +1,9 @@
 //! The one place that builds AWS clients. Functions build them once in `main`, outside the
 //! handler, and reuse them for every invocation.
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -14,11 +17,23 @@ use crate::table::DocumentTable;
 pub async fn sdk_config() -> SdkConfig {
     let http_client =
         aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).load().await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).retry_config(retry_config()).load().await
+}
+
+/// Throttling, 5xx answers and lost connections are retried by the SDK (the standard mode's
+/// classification), five attempts in all, with jittered backoff short enough for a function that
+/// answers an HTTP request within seconds: a burst of throttling should cost milliseconds, not a
+/// failed upload. Transactions add their own retries on top (see `table::DocumentTable::transact`).
+fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(2))
 }
 
 pub fn document_table(sdk: &SdkConfig, config: &Config) -> DocumentTable {
-    DocumentTable::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name, config.default_quota_bytes)
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    DocumentTable::new(client, &config.table_name, config.quota_policy())
 }
 
 pub fn object_storage(sdk: &SdkConfig, config: &Config) -> ObjectStorage {

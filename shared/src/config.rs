@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
+use sandbox::Limits;
+
 pub use crate::error::ConfigError;
+use crate::extract::MAX_TEXT_CHARS;
+use crate::table::QuotaPolicy;
 
 /// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.
 pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
@@ -32,8 +36,11 @@ pub struct Config {
     /// Local-only mode: when set, a bearer HS256 token signed with this secret identifies the
     /// caller. `template.yaml` never sets it; in AWS the API Gateway JWT authorizer does that.
     pub local_jwt_secret: Option<String>,
-    /// Clean-up removes pending uploads older than this.
+    /// Clean-up removes pending uploads older than this; always longer than `upload_url_expiry`,
+    /// or a URL could still create an object after its document was cleaned up.
     pub pending_upload_max_age: Duration,
+    /// At most this many pending uploads per user (upload-url answers 429 beyond).
+    pub max_pending_uploads: u64,
     /// Items per Query page of the pending index, and pages one clean-up run may read.
     pub cleanup_page_size: i32,
     pub cleanup_page_budget: u64,
@@ -42,6 +49,8 @@ pub struct Config {
     pub classify_max_object_bytes: u64,
     pub classify_text_prefix_bytes: u64,
     pub classify_timeout: Duration,
+    /// Address space allowed to the child process that parses one PDF or DOCX.
+    pub classify_memory_bytes: u64,
     /// The lowest score (0 to 1) at which a document is filed under a topic.
     pub classify_min_score: f64,
     /// Open the connections to DynamoDB and S3 during init (set in AWS by template.yaml).
@@ -72,7 +81,7 @@ impl Config {
             Some("true") | Some("1") => Ok(true),
             Some(other) => Err(ConfigError::Invalid { name, value: other.to_owned() }),
         };
-        Ok(Self {
+        let config = Self {
             table_name: required("TABLE_NAME")?,
             bucket_name: required("BUCKET_NAME")?,
             s3_public_endpoint: non_empty("S3_PUBLIC_ENDPOINT"),
@@ -87,7 +96,8 @@ impl Config {
             cleanup_page_budget: number("CLEANUP_PAGE_BUDGET", 200)?,
             classify_max_object_bytes: number("CLASSIFY_MAX_OBJECT_BYTES", 20 * 1024 * 1024)?,
             classify_text_prefix_bytes: number("CLASSIFY_TEXT_PREFIX_BYTES", 1024 * 1024)?,
-            classify_timeout: Duration::from_secs(number("CLASSIFY_TIMEOUT_SECONDS", 20)?),
+            classify_timeout: Duration::from_secs(number("CLASSIFY_TIMEOUT_SECONDS", 20)?.max(1)),
+            classify_memory_bytes: number("CLASSIFY_MEMORY_BYTES", 256 * 1024 * 1024)?,
             classify_min_score: match non_empty("CLASSIFY_MIN_SCORE") {
                 None => 0.15,
                 Some(raw) => raw
@@ -97,7 +107,32 @@ impl Config {
                     .ok_or(ConfigError::Invalid { name: "CLASSIFY_MIN_SCORE", value: raw })?,
             },
             warm_connections: flag("WARM_CONNECTIONS")?,
-        })
+            max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
+        };
+        if config.pending_upload_max_age <= config.upload_url_expiry {
+            return Err(ConfigError::Inconsistent(format!(
+                "PENDING_UPLOAD_MAX_AGE_SECONDS ({}) must be greater than UPLOAD_URL_EXPIRY_SECONDS ({}): \
+                 clean-up would remove uploads whose URL still works",
+                config.pending_upload_max_age.as_secs(),
+                config.upload_url_expiry.as_secs()
+            )));
+        }
+        Ok(config)
+    }
+
+    /// Limits of the child that extracts one document's text: its memory, its CPU and wall time
+    /// (both the extraction timeout), and text output of at most 4 bytes per kept character.
+    pub fn extraction_limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.classify_memory_bytes,
+            cpu_seconds: self.classify_timeout.as_secs(),
+            wall_time: self.classify_timeout,
+            max_output_bytes: MAX_TEXT_CHARS * 4,
+        }
+    }
+
+    pub fn quota_policy(&self) -> QuotaPolicy {
+        QuotaPolicy { default_limit_bytes: self.default_quota_bytes, max_pending_uploads: self.max_pending_uploads }
     }
 }
 
@@ -126,6 +161,24 @@ mod tests {
         assert!(matches!(config(&[("BUCKET_NAME", "b")]), Err(ConfigError::Missing("TABLE_NAME"))));
         let err = config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("DEFAULT_QUOTA_BYTES", "lots")]).unwrap_err();
         assert!(err.to_string().contains("DEFAULT_QUOTA_BYTES"));
+    }
+
+    #[test]
+    fn a_pending_max_age_within_the_url_lifetime_is_refused() {
+        let vars = |age: &'static str| {
+            [
+                ("TABLE_NAME", "t"),
+                ("BUCKET_NAME", "b"),
+                ("UPLOAD_URL_EXPIRY_SECONDS", "900"),
+                ("PENDING_UPLOAD_MAX_AGE_SECONDS", age),
+            ]
+        };
+        for age in ["30", "900"] {
+            let err = config(&vars(age)).unwrap_err();
+            assert!(matches!(err, ConfigError::Inconsistent(_)), "{err}");
+            assert!(err.to_string().contains("PENDING_UPLOAD_MAX_AGE_SECONDS"), "{err}");
+        }
+        assert!(config(&vars("901")).is_ok());
     }
 
     #[test]

@@ -4,12 +4,16 @@ use lambda_http::http::StatusCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::model::ModelError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required")]
     Missing(&'static str),
     #[error("environment variable {name} has an invalid value {value:?}")]
     Invalid { name: &'static str, value: String },
+    #[error("inconsistent configuration: {0}")]
+    Inconsistent(String),
 }
 
 /// The body of a 413: how much is used, the limit, and what did not fit.
@@ -34,6 +38,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("quota exceeded: {0:?}")]
     QuotaExceeded(QuotaExceeded),
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
     #[error("invalid input: {0}")]
@@ -64,6 +70,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::QuotaExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,10 +82,55 @@ impl ApiError {
             Self::Unauthorized(reason) => json!(format!("Not authenticated: {reason}")),
             Self::NotFound(what) => json!(format!("{what} not found")),
             Self::MethodNotAllowed => json!("Method Not Allowed"),
-            Self::Conflict(detail) | Self::UnsupportedMediaType(detail) | Self::Invalid(detail) => json!(detail),
+            Self::Conflict(detail)
+            | Self::UnsupportedMediaType(detail)
+            | Self::Invalid(detail)
+            | Self::TooManyRequests(detail) => json!(detail),
             Self::QuotaExceeded(body) => json!(body),
             Self::Internal { .. } => json!("Internal server error"),
         };
         json!({ "detail": detail })
+    }
+}
+
+/// Refused client input: 422, or 415 for a content type, or 401 for a token subject.
+impl From<ModelError> for ApiError {
+    fn from(error: ModelError) -> Self {
+        match error {
+            ModelError::Invalid(detail) => Self::Invalid(detail),
+            ModelError::UnsupportedMediaType(detail) => Self::UnsupportedMediaType(detail),
+            ModelError::InvalidSubject => Self::Unauthorized(error.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_status_and_a_detail() {
+        let quota = QuotaExceeded { used_bytes: 1, limit_bytes: 2, rejected_bytes: 3 };
+        for (error, status, detail) in [
+            (ApiError::Unauthorized("expired".into()), 401, json!("Not authenticated: expired")),
+            (ApiError::NotFound("Document"), 404, json!("Document not found")),
+            (ApiError::MethodNotAllowed, 405, json!("Method Not Allowed")),
+            (ApiError::Conflict("busy".into()), 409, json!("busy")),
+            (ApiError::QuotaExceeded(quota), 413, json!({ "used_bytes": 1, "limit_bytes": 2, "rejected_bytes": 3 })),
+            (ApiError::UnsupportedMediaType("no".into()), 415, json!("no")),
+            (ApiError::invalid("bad"), 422, json!("bad")),
+            (ApiError::TooManyRequests("slow down".into()), 429, json!("slow down")),
+            (ApiError::internal("reading", "secret backend detail"), 500, json!("Internal server error")),
+        ] {
+            assert_eq!(error.status().as_u16(), status, "{error}");
+            assert_eq!(error.body(), json!({ "detail": detail }), "{error}");
+        }
+    }
+
+    #[test]
+    fn model_errors_map_to_client_errors() {
+        assert_eq!(ApiError::from(ModelError::Invalid("x".into())).status().as_u16(), 422);
+        assert_eq!(ApiError::from(ModelError::UnsupportedMediaType("x".into())).status().as_u16(), 415);
+        assert_eq!(ApiError::from(ModelError::InvalidSubject).status().as_u16(), 401);
     }
 }

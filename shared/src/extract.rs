@@ -2,8 +2,15 @@
 //! replaced), PDF (`pdf-extract`, on `lopdf`) and DOCX (`zip` + `quick-xml` over
 //! `word/document.xml`). Bounded: callers pass at most a configured number of bytes, and the
 //! text kept is capped.
+//!
+//! PDF and DOCX parsers see untrusted, compressed input: a few KB can inflate to gigabytes, and a
+//! malformed file can make a parser loop. They run in a child process ([`sandbox`]) under a
+//! memory and CPU limit and a wall-clock deadline at which the child is killed, so a bomb or a
+//! hang costs one document (marked `failed` with the reason) and never the function.
 
 use std::io::Read;
+
+use sandbox::{Limits, Sandbox, SandboxError, Task};
 
 /// Characters of extracted text kept for classification.
 pub const MAX_TEXT_CHARS: usize = 200_000;
@@ -40,6 +47,68 @@ pub enum ExtractError {
     Pdf(String),
     #[error("not a readable DOCX: {0}")]
     Docx(String),
+    /// What an extraction child reported about the file.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The parser went past its memory, CPU or time limit and was stopped.
+    #[error("text extraction stopped: {0}")]
+    Limit(String),
+    /// The extraction child could not be started: a fault of this function, not of the file.
+    #[error("text extraction could not start: {0}")]
+    Sandbox(String),
+}
+
+const PDF_TASK: &str = "extract-pdf";
+const DOCX_TASK: &str = "extract-docx";
+
+/// The tasks an extraction child runs. A function that extracts text calls
+/// [`run_child_if_requested`] first thing in `main`, so that its re-executed binary serves them.
+const CHILD_TASKS: &[(&str, Task)] = &[(PDF_TASK, pdf_task), (DOCX_TASK, docx_task)];
+
+/// In an extraction child: runs its task on stdin and exits. Otherwise returns at once.
+pub fn run_child_if_requested() {
+    sandbox::run_child_if_requested(CHILD_TASKS);
+}
+
+fn pdf_task(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    extract_text(Format::Pdf, bytes).map(String::into_bytes).map_err(|e| e.to_string())
+}
+
+fn docx_task(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    extract_text(Format::Docx, bytes).map(String::into_bytes).map_err(|e| e.to_string())
+}
+
+/// The text of a document of `format`: plain text here, PDF and DOCX in a child under `limits`.
+pub async fn extract_bounded(
+    sandbox: &Sandbox,
+    format: Format,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<String, ExtractError> {
+    let task = match format {
+        Format::Text => return extract_text(format, bytes),
+        Format::Pdf => PDF_TASK,
+        Format::Docx => DOCX_TASK,
+    };
+    match sandbox.run(task, bytes, limits).await {
+        // The child caps the text at MAX_TEXT_CHARS and the output at max_output_bytes.
+        Ok(output) => Ok(String::from_utf8_lossy(&output).into_owned()),
+        // A panic inside a third-party parser says nothing useful to the user.
+        Err(SandboxError::Failed(message)) if message.starts_with("task panicked") => {
+            Err(ExtractError::Unreadable("the document could not be parsed".into()))
+        }
+        // The task's own error, which already names the format ("not a readable PDF: ...").
+        Err(SandboxError::Failed(message)) => Err(ExtractError::Unreadable(message)),
+        Err(SandboxError::Spawn(message)) => Err(ExtractError::Sandbox(message)),
+        Err(SandboxError::MemoryExceeded) => Err(ExtractError::Limit(format!(
+            "the document needs more than {} MiB of memory to read",
+            limits.memory_bytes / (1024 * 1024)
+        ))),
+        Err(SandboxError::CpuExceeded | SandboxError::TimedOut) => {
+            Err(ExtractError::Limit(format!("reading the document took longer than {} s", limits.wall_time.as_secs())))
+        }
+        Err(SandboxError::OutputTooLarge) => Err(ExtractError::Limit("the extracted text is too large".into())),
+    }
 }
 
 pub fn extract_text(format: Format, bytes: &[u8]) -> Result<String, ExtractError> {

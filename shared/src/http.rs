@@ -74,11 +74,11 @@ fn path_id(request: &Request, collection: &str) -> Option<String> {
 }
 
 pub fn path_document_id(request: &Request) -> Result<Option<DocumentId>, ApiError> {
-    path_id(request, "documents").map(|id| DocumentId::parse(&id)).transpose()
+    Ok(path_id(request, "documents").map(|id| DocumentId::parse(&id)).transpose()?)
 }
 
 pub fn path_topic_id(request: &Request) -> Result<Option<TopicId>, ApiError> {
-    path_id(request, "topics").map(|id| TopicId::parse(&id)).transpose()
+    Ok(path_id(request, "topics").map(|id| TopicId::parse(&id)).transpose()?)
 }
 
 pub fn required_document_id(request: &Request) -> Result<DocumentId, ApiError> {

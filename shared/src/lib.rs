@@ -2,6 +2,7 @@
 //! rules and the DynamoDB and S3 adapters. A function's `main.rs` only wires these together.
 
 pub mod auth;
+pub mod classifier;
 pub mod classify;
 pub mod cleanup;
 pub mod clients;
@@ -10,15 +11,22 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod http;
+pub mod invocation;
 pub mod model;
 pub mod storage;
 pub mod table;
+pub mod workflows;
 
 pub use config::Config;
 pub use error::ApiError;
+pub use invocation::Invocation;
 
 use storage::ObjectStorage;
 use table::DocumentTable;
+
+/// Extraction children one process runs at once: a function handles one event at a time, so
+/// two are enough and bound the memory they can take together.
+const EXTRACTION_CHILDREN: usize = 2;
 
 /// What a handler works with; built once per process, in `main`, before the first event.
 #[derive(Clone, Debug)]
@@ -26,6 +34,8 @@ pub struct App {
     pub config: Config,
     pub table: DocumentTable,
     pub storage: ObjectStorage,
+    /// Runs document parsers in bounded child processes (see `extract`).
+    pub sandbox: sandbox::Sandbox,
 }
 
 impl App {
@@ -38,6 +48,7 @@ impl App {
         let app = Self {
             table: clients::document_table(&sdk, &config),
             storage: clients::object_storage(&sdk, &config),
+            sandbox: sandbox::Sandbox::new(EXTRACTION_CHILDREN),
             config,
         };
         if app.config.warm_connections {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
-use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::Client;
 
@@ -16,6 +15,45 @@ use crate::error::ApiError;
 pub struct PresignedUpload {
     pub url: String,
     pub headers: BTreeMap<String, String>,
+}
+
+/// The start of a stored object, and its whole size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectStart {
+    pub size: u64,
+    pub head: Vec<u8>,
+}
+
+/// Reads of one object's body before giving up.
+const BODY_ATTEMPTS: u32 = 3;
+
+/// What one GET found.
+enum Fetched {
+    Missing,
+    Empty,
+    TooLarge { size: u64 },
+    Bytes { total: u64, bytes: Vec<u8> },
+}
+
+/// Why a read found no bytes although the request was fine.
+enum Absence {
+    Missing,
+    /// The object exists and is empty: it cannot satisfy a range.
+    Empty,
+}
+
+fn missing_or_empty(error: &SdkError<GetObjectError>) -> Option<Absence> {
+    let SdkError::ServiceError(service) = error else { return None };
+    match service.raw().status().as_u16() {
+        _ if matches!(service.err(), GetObjectError::NoSuchKey(_)) => Some(Absence::Missing),
+        404 => Some(Absence::Missing),
+        403 => {
+            tracing::warn!("storage answered 403 for an object read; treated as missing (grant s3:ListBucket for 404)");
+            Some(Absence::Missing)
+        }
+        416 => Some(Absence::Empty),
+        _ => None,
+    }
 }
 
 /// The outcome of reading an object for extraction.
@@ -43,6 +81,12 @@ impl ObjectStorage {
         Self { internal, public, bucket: bucket.into() }
     }
 
+    /// The same storage, calling it through `internal` (e.g. a proxy in tests); URLs are still
+    /// signed for the public endpoint.
+    pub fn with_internal_client(&self, internal: Client) -> Self {
+        Self { internal, ..self.clone() }
+    }
+
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
@@ -51,41 +95,82 @@ impl ObjectStorage {
         &self.internal
     }
 
+    /// The first `length` bytes of `key` and its total size, from one ranged GET (its
+    /// `Content-Range` carries the total), or `None` when no object is there.
+    ///
+    /// A 403 counts as "no object": S3 answers 403 instead of 404 for a missing key to callers
+    /// without `s3:ListBucket` (template.yaml grants it; a deployment without it would otherwise
+    /// turn every early confirm into a 500). A real permission problem then shows as "not found"
+    /// in every answer and as this warning in the log.
+    pub async fn peek(&self, key: &str, length: u64) -> Result<Option<ObjectStart>, ApiError> {
+        let range = format!("bytes=0-{}", length.max(1) - 1);
+        Ok(match self.fetch(key, Some(range), None).await? {
+            Fetched::Missing => None,
+            Fetched::Empty => Some(ObjectStart { size: 0, head: Vec::new() }),
+            Fetched::TooLarge { .. } => unreachable!("no size limit was given"),
+            Fetched::Bytes { total, mut bytes } => {
+                bytes.truncate(length as usize);
+                Some(ObjectStart { size: total, head: bytes })
+            }
+        })
+    }
+
     /// The stored size of `key`, or `None` when no object is there.
     pub async fn object_size(&self, key: &str) -> Result<Option<u64>, ApiError> {
-        match self.internal.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(head) => Ok(Some(head.content_length().unwrap_or_default().max(0) as u64)),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), HeadObjectError::NotFound(_)) => Ok(None),
-            Err(e) => Err(ApiError::internal("HeadObject failed", e)),
-        }
+        Ok(self.peek(key, 1).await?.map(|start| start.size))
     }
 
     /// Reads at most `limit` bytes of `key`: a prefix when `prefix_ok`, otherwise the whole
     /// object or, when it is larger, nothing (`TooLarge`).
     pub async fn read_object(&self, key: &str, limit: u64, prefix_ok: bool) -> Result<ObjectRead, ApiError> {
-        let mut get = self.internal.get_object().bucket(&self.bucket).key(key);
-        if prefix_ok {
-            get = get.range(format!("bytes=0-{}", limit.saturating_sub(1)));
-        }
-        let output = match get.send().await {
-            Ok(output) => output,
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
-                return Ok(ObjectRead::Missing)
-            }
-            // An empty object cannot satisfy a range.
-            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 416 => {
-                return Ok(ObjectRead::Bytes(Vec::new()))
-            }
-            Err(e) => return Err(ApiError::internal("GetObject failed", e)),
+        let (range, max_body) = match prefix_ok {
+            true => (Some(format!("bytes=0-{}", limit.saturating_sub(1))), None),
+            false => (None, Some(limit)),
         };
-        let size = output.content_length().unwrap_or_default().max(0) as u64;
-        if !prefix_ok && size > limit {
-            return Ok(ObjectRead::TooLarge { size });
+        Ok(match self.fetch(key, range, max_body).await? {
+            Fetched::Missing => ObjectRead::Missing,
+            Fetched::Empty => ObjectRead::Bytes(Vec::new()),
+            Fetched::TooLarge { size } => ObjectRead::TooLarge { size },
+            Fetched::Bytes { mut bytes, .. } => {
+                bytes.truncate(limit as usize);
+                ObjectRead::Bytes(bytes)
+            }
+        })
+    }
+
+    /// One GET of `key` (or of `range` of it), its body read whole unless it is larger than
+    /// `max_body`. The SDK retries a request that fails, but not a body that breaks off after
+    /// the answer began (a connection reset mid-body; LocalStack when the object is deleted
+    /// meanwhile): that is retried here, a few times.
+    async fn fetch(&self, key: &str, range: Option<String>, max_body: Option<u64>) -> Result<Fetched, ApiError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let get = self.internal.get_object().bucket(&self.bucket).key(key).set_range(range.clone());
+            let output = match get.send().await {
+                Ok(output) => output,
+                Err(error) => {
+                    return match missing_or_empty(&error) {
+                        Some(Absence::Missing) => Ok(Fetched::Missing),
+                        Some(Absence::Empty) => Ok(Fetched::Empty),
+                        None => Err(ApiError::internal("reading an object", error)),
+                    }
+                }
+            };
+            let length = output.content_length().unwrap_or_default().max(0) as u64;
+            // A range answer names the whole size after the slash: `bytes 0-1023/52000`.
+            let total = output.content_range().and_then(|r| r.rsplit('/').next()?.parse().ok()).unwrap_or(length);
+            if max_body.is_some_and(|max| length > max) {
+                return Ok(Fetched::TooLarge { size: total });
+            }
+            match output.body.collect().await {
+                Ok(body) => return Ok(Fetched::Bytes { total, bytes: body.to_vec() }),
+                Err(error) if attempt < BODY_ATTEMPTS => {
+                    tracing::warn!(%error, key, attempt, "an object's body broke off; reading it again");
+                }
+                Err(error) => return Err(ApiError::internal("reading an object's body", error)),
+            }
         }
-        let body = output.body.collect().await.map_err(|e| ApiError::internal("reading object body failed", e))?;
-        let mut bytes = body.to_vec();
-        bytes.truncate(limit as usize);
-        Ok(ObjectRead::Bytes(bytes))
     }
 
     /// Removes `key`; removing an absent object succeeds (S3 semantics), so retries are safe.
@@ -97,7 +182,7 @@ impl ObjectStorage {
             .send()
             .await
             .map(drop)
-            .map_err(|e| ApiError::internal("DeleteObject failed", e))
+            .map_err(|e| ApiError::internal("removing an object", e))
     }
 
     /// Signs a PUT of `key`. The content type is always signed; the length when known.
@@ -110,13 +195,14 @@ impl ObjectStorage {
         content_length: Option<u64>,
         expires_in: Duration,
     ) -> Result<PresignedUpload, ApiError> {
-        let presigning = PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("bad expiry", e))?;
+        let presigning =
+            PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("presigning a PUT", e))?;
         let mut put =
             self.public.put_object().bucket(&self.bucket).key(key).content_type(content_type).if_none_match("*");
         if let Some(length) = content_length {
             put = put.content_length(length as i64);
         }
-        let request = put.presigned(presigning).await.map_err(|e| ApiError::internal("presigning PUT failed", e))?;
+        let request = put.presigned(presigning).await.map_err(|e| ApiError::internal("presigning a PUT", e))?;
         // Only the signed headers are the client's business (the SDK may add others, such as a
         // trace id, that are not part of the signature).
         let signed = signed_header_names(request.uri());
@@ -130,7 +216,8 @@ impl ObjectStorage {
 
     /// Signs a GET of `key` that downloads under `filename`.
     pub async fn presign_download(&self, key: &str, filename: &str, expires_in: Duration) -> Result<String, ApiError> {
-        let presigning = PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("bad expiry", e))?;
+        let presigning =
+            PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("presigning a GET", e))?;
         let request = self
             .public
             .get_object()
@@ -139,7 +226,7 @@ impl ObjectStorage {
             .response_content_disposition(content_disposition(filename))
             .presigned(presigning)
             .await
-            .map_err(|e| ApiError::internal("presigning GET failed", e))?;
+            .map_err(|e| ApiError::internal("presigning a GET", e))?;
         Ok(request.uri().to_owned())
     }
 }

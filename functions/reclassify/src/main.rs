@@ -4,6 +4,8 @@ use shared::{handlers, App};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    // A child started to parse one document runs that and exits here (no threads exist yet).
+    shared::extract::run_child_if_requested();
     shared::init_tracing();
     let app = App::from_env().await?;
     let classifier = TermMatchClassifier;

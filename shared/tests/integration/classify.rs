@@ -2,10 +2,9 @@
 //! LocalStack's S3 notification into the queue, the dispatcher, and the classify function under
 //! `cargo lambda watch`; plus duplicate, out-of-order and malformed events fed to the handler.
 
-mod common;
-
-use common::samples::{docx, pdf, DOCX, PDF};
-use common::{app, assert_detail, new_user, Api};
+use crate::common;
+use crate::common::samples::{docx, pdf, DOCX, PDF};
+use crate::common::{app, assert_detail, new_user, Api};
 use reqwest::Method;
 use serde_json::{json, Value};
 use shared::classify::{handle_s3_event, TermMatchClassifier};

@@ -2,9 +2,8 @@
 //! presigned PUTs accepted or refused by LocalStack (signature checks on), real DynamoDB
 //! semantics from Dynoxide.
 
-mod common;
-
-use common::{app, assert_detail, new_user, Api};
+use crate::common;
+use crate::common::{app, assert_detail, new_user, Api};
 use reqwest::Method;
 use serde_json::json;
 use shared::model::{object_key, DocumentId, UserId};
@@ -37,7 +36,7 @@ async fn upload_confirm_read_download_and_delete() {
     let confirm = api.confirm(&user, &id).await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
     assert_eq!(confirm.body, json!({ "id": id, "size_bytes": 11, "used_bytes": 11, "status": "uploaded" }));
-    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 11, "limit_bytes": 104857600 }));
+    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 11, "limit_bytes": 104857600, "reserved_bytes": 0 }));
 
     let document = api.get(&user, &id).await;
     assert_eq!(document.status, 200);
@@ -163,7 +162,7 @@ async fn confirm_over_quota_rejects_removes_the_object_and_charges_nothing() {
     let app = app().await;
     let owner = UserId::parse(&user).unwrap();
     app.table.set_user_limit(&owner, Some(100)).await.unwrap();
-    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 0, "limit_bytes": 100 }));
+    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 0, "limit_bytes": 100, "reserved_bytes": 0 }));
 
     let (_, first) = api.upload(&user, "first.txt", vec![b'1'; 60]).await;
     assert_eq!(first.status, 200);
@@ -186,7 +185,7 @@ async fn confirm_over_quota_rejects_removes_the_object_and_charges_nothing() {
 
     // Clearing the per-user limit falls back to the deployment default.
     app.table.set_user_limit(&owner, None).await.unwrap();
-    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 60, "limit_bytes": 104857600 }));
+    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 60, "limit_bytes": 104857600, "reserved_bytes": 0 }));
 }
 
 #[tokio::test]

@@ -2,13 +2,12 @@
 //! (Dynoxide). The handlers run in-process on a multi-threaded runtime, fed real API Gateway
 //! events, so every request really races the others at the store.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{app, event_request, new_user, reply_of, Api};
+use crate::common;
+use crate::common::{app, event_request, new_user, reply_of, Api};
 use shared::handlers;
 use shared::model::{object_key, DocumentId, UserId};
 use shared::App;

@@ -2,9 +2,8 @@
 //! `cargo lambda invoke --data-file` would, against the local stack. The fixtures' user and
 //! document id are the ones in the files.
 
-mod common;
-
-use common::{app, event_json, reply_of};
+use crate::common;
+use crate::common::{app, event_json, reply_of};
 use lambda_http::Request;
 use shared::classify::TermMatchClassifier;
 use shared::handlers;
@@ -24,7 +23,7 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
     // The fixture's document: pending, with its object uploaded (as after upload-url and PUT).
     // Runs on a fresh stack; if one was left from an earlier run, start over.
     if let Some(old) = app.table.get_document(&owner, id).await.unwrap() {
-        app.table.delete_document(&old).await.unwrap();
+        app.table.delete_document(&common::invocation(), &old).await.unwrap();
     }
     let mut document = Document::pending(
         owner.clone(),
@@ -34,7 +33,7 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
         shared::auth::now_unix(),
     );
     document.id = id;
-    app.table.create_document(&document).await.unwrap();
+    app.table.create_document(&common::invocation(), &document).await.unwrap().unwrap();
     app.storage
         .client()
         .put_object()
@@ -47,7 +46,7 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
 
     // The fixture's topic; a leftover of an earlier run on the same stack is removed first.
     for topic in app.table.list_topics(&owner).await.unwrap() {
-        app.table.delete_topic(&owner, topic.id).await.unwrap();
+        app.table.delete_topic(&common::invocation(), &owner, topic.id).await.unwrap();
     }
     let topic = reply_of(handlers::topics(&app, fixture("topics.json")).await.unwrap());
     assert_eq!(topic.status, 201, "{}", topic.body);

@@ -1,12 +1,11 @@
 //! Clean-up of abandoned uploads against the local stack, with a cut-off of seconds. Each test
 //! has a table of its own, since a clean-up run looks at every user's pending uploads.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{event_request, isolated_app, new_user, put_object_directly, reply_of};
+use crate::common;
+use crate::common::{event_request, isolated_app, new_user, put_object_directly, reply_of};
 use shared::cleanup::{self, CleanupLimits, CleanupSummary};
 use shared::handlers;
 use shared::model::{object_key, DocumentId, DocumentStatus, UserId};
@@ -18,12 +17,7 @@ fn limits(page_size: i32) -> CleanupLimits {
 
 /// upload-url through the handler, as the function would run it; returns the document id.
 async fn start_upload(app: &App, user: &str, name: &str) -> String {
-    let mut event = common::event_json("upload-url.json");
-    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = serde_json::json!(user);
-    event["body"] =
-        serde_json::json!(serde_json::json!({ "filename": name, "content_type": "text/plain" }).to_string());
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let reply = reply_of(handlers::upload_url(app, request).await.unwrap());
+    let reply = reply_of(handlers::upload_url(app, common::upload_url_request(user, name, None)).await.unwrap());
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["document_id"].as_str().unwrap().to_owned()
 }
@@ -93,7 +87,7 @@ async fn rejected_uploads_and_deleted_documents_are_finished() {
     let deleted = start_upload(&app, &user, "deleted.txt").await;
     put_object_directly(&app, &user, &deleted, b"bye".to_vec()).await;
     let document = app.table.get_document(&owner, DocumentId::parse(&deleted).unwrap()).await.unwrap().unwrap();
-    assert!(app.table.delete_document(&document).await.unwrap());
+    assert!(app.table.delete_document(&common::invocation(), &document).await.unwrap());
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let summary = cleanup::run(&app, limits(100)).await;
@@ -248,7 +242,7 @@ async fn the_schedule_fires_and_the_cleanup_function_runs() {
     let owner = UserId::parse(&user).unwrap();
     let document = app.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
     // The row goes and a removal is recorded, as when a delete could not reach storage.
-    assert!(app.table.delete_document(&document).await.unwrap());
+    assert!(app.table.delete_document(&common::invocation(), &document).await.unwrap());
     let deadline = Instant::now() + Duration::from_secs(150);
     while object_exists(&app, &user, &id).await {
         assert!(Instant::now() < deadline, "no scheduled clean-up removed the object within 150 s");

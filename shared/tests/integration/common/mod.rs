@@ -19,9 +19,27 @@ pub fn token(user: &str) -> String {
     shared::auth::mint_local_token(user, &env("LOCAL_JWT_SECRET"), 3600)
 }
 
+/// An invocation of its own, for calling the adapters directly as a function would.
+pub fn invocation() -> shared::Invocation {
+    shared::Invocation::standalone(std::time::Duration::from_secs(10))
+}
+
 /// The same adapters the functions use, for arranging and inspecting state directly.
 pub async fn app() -> App {
-    App::from_env().await.expect("configuration from the test environment")
+    log_to_test_output();
+    with_extraction_worker(App::from_env().await.expect("configuration from the test environment"))
+}
+
+/// The functions' logs (a 500's cause is logged, not answered), shown with a failing test.
+fn log_to_test_output() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(shared::init_tracing);
+}
+
+/// Document parsers run in a child process; the functions re-execute themselves for it, but this
+/// harness's binary cannot serve the task, so the children are shared's `extract-worker`.
+pub fn with_extraction_worker(app: App) -> App {
+    App { sandbox: app.sandbox.clone().with_executable(env!("CARGO_BIN_EXE_extract-worker")), ..app }
 }
 
 pub struct Api {
@@ -158,6 +176,18 @@ pub fn event_request(name: &str, user: &str, id: Option<&str>) -> lambda_http::R
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
 }
 
+/// The upload-url event of `user` for `filename` (text/plain) with an optional declared size.
+pub fn upload_url_request(user: &str, filename: &str, size: Option<u64>) -> lambda_http::Request {
+    let mut event = event_json("upload-url.json");
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
+    let mut body = json!({ "filename": filename, "content_type": "text/plain" });
+    if let Some(size) = size {
+        body["size_bytes"] = json!(size);
+    }
+    event["body"] = json!(body.to_string());
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
 /// Status and JSON body of a handler's response.
 pub fn reply_of(response: lambda_http::Response<lambda_http::Body>) -> Reply {
     let status = response.status().as_u16();
@@ -195,9 +225,41 @@ pub async fn isolated_app(pending_max_age_seconds: u64) -> App {
         );
     }
     create.send().await.unwrap();
+    // A bucket of its own too: the stack's bucket notifies the classify function, which checks
+    // objects against the stack's table and would remove these as objects without a document.
+    base.storage.client().create_bucket().bucket(&name).send().await.unwrap();
+    config.bucket_name = name.clone();
     config.table_name = name;
     config.pending_upload_max_age = std::time::Duration::from_secs(pending_max_age_seconds);
-    App::from_config(config).await.unwrap()
+    with_extraction_worker(App::from_config(config).await.unwrap())
+}
+
+/// An `App` like `app`, whose DynamoDB and S3 calls pass through fault-injecting proxies (seeded
+/// with `seed`), so a test can make the backends answer as AWS does under stress.
+pub struct Faulty {
+    pub app: App,
+    pub dynamodb: faults::FaultProxy,
+    pub s3: faults::FaultProxy,
+}
+
+pub async fn through_fault_proxies(app: &App, seed: u64) -> Faulty {
+    let dynamodb = faults::FaultProxy::start(&env("AWS_ENDPOINT_URL_DYNAMODB"), seed).await;
+    let s3 = faults::FaultProxy::start(&env("AWS_ENDPOINT_URL_S3"), seed.wrapping_add(1)).await;
+    let sdk = shared::clients::sdk_config().await;
+    let table_client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(dynamodb.url()).build(),
+    );
+    let s3_client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(s3.url()).force_path_style(true).build(),
+    );
+    let config = &app.config;
+    let faulty = App {
+        table: shared::table::DocumentTable::new(table_client, &config.table_name, config.quota_policy()),
+        // Presigned URLs are still signed for the browser's view of storage, not the proxy.
+        storage: app.storage.with_internal_client(s3_client),
+        ..app.clone()
+    };
+    Faulty { app: faulty, dynamodb, s3 }
 }
 
 /// Stores `bytes` as the object of `user`'s document `id` (as a browser PUT would).

@@ -1,0 +1,181 @@
+//! Runs an untrusted-input task (a document parser) in a child process under resource limits.
+//!
+//! A thread cannot be stopped from outside and shares the process's memory: a parser that
+//! inflates a 3 KB PDF to 1.5 GB, or loops forever, takes the whole Lambda function down with it.
+//! A child process can be bounded by the kernel (`setrlimit`) and killed at a deadline, and its
+//! death costs one document, not the invocation.
+//!
+//! The child is the same binary re-executed (`/proc/self/exe`): a Lambda package has a single
+//! executable. `main` must therefore call [`run_child_if_requested`] first thing, with the table
+//! of tasks a child may run; in the parent it returns at once.
+//!
+//! ```no_run
+//! fn upper(input: &[u8]) -> Result<Vec<u8>, String> {
+//!     Ok(input.to_ascii_uppercase())
+//! }
+//!
+//! fn main() {
+//!     sandbox::run_child_if_requested(&[("upper", upper)]);
+//!     // ... build the tokio runtime (with IO enabled) and call `Sandbox::run("upper", ..)`.
+//! }
+//! ```
+//!
+//! Protocol: the input goes to the child's stdin, the output comes from its stdout; a task's
+//! `Err` message (or a panic or crash report) comes from its stderr, bounded; the exit status
+//! says which. Linux only (`/proc`, `prctl`, `RLIMIT_*` semantics).
+
+mod child;
+mod command;
+mod outcome;
+
+use std::io;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
+
+pub use child::run_child_if_requested;
+
+/// A task a child can run: input bytes in, output bytes or an error message out.
+pub type Task = fn(&[u8]) -> Result<Vec<u8>, String>;
+
+/// Bytes of the child's stderr kept for the error message; the rest is read and discarded so a
+/// chatty child never blocks on a full pipe.
+const STDERR_KEPT_BYTES: u64 = 4096;
+
+/// Resource limits for one child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Address space (`RLIMIT_AS`): virtual memory, including the binary and its libraries, so
+    /// leave ~20 MB above what the task itself needs.
+    pub memory_bytes: u64,
+    /// CPU time (`RLIMIT_CPU`), whole seconds (the kernel's granularity); at least 1.
+    pub cpu_seconds: u64,
+    /// Wall-clock time from spawn until the child is killed.
+    pub wall_time: Duration,
+    /// Largest output accepted; beyond it the child is killed.
+    pub max_output_bytes: usize,
+}
+
+/// Why a sandboxed run produced no output.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SandboxError {
+    #[error("the task exceeded its wall-clock time and was killed")]
+    TimedOut,
+    #[error("the task exceeded its memory limit")]
+    MemoryExceeded,
+    #[error("the task exceeded its CPU time limit")]
+    CpuExceeded,
+    #[error("the task's output exceeded the limit; it was killed")]
+    OutputTooLarge,
+    /// The task's `Err` message, or a description of a panic or crash.
+    #[error("the task failed: {0}")]
+    Failed(String),
+    #[error("could not start the sandbox child: {0}")]
+    Spawn(String),
+}
+
+/// Starts children and bounds how many run at once. Cheap to clone: clones share the bound.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    /// One permit per child that may exist at a time in this process.
+    permits: Arc<Semaphore>,
+    executable: Arc<PathBuf>,
+}
+
+impl Sandbox {
+    /// A sandbox allowing at most `max_concurrent_children` (at least 1) children at once.
+    pub fn new(max_concurrent_children: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent_children.max(1))),
+            executable: Arc::new(command::own_executable()),
+        }
+    }
+
+    /// The same sandbox, starting `executable` instead of this binary: for a host whose own
+    /// `main` cannot serve tasks (a test harness), a small binary that only calls
+    /// [`run_child_if_requested`].
+    pub fn with_executable(mut self, executable: impl Into<PathBuf>) -> Self {
+        self.executable = Arc::new(executable.into());
+        self
+    }
+
+    /// Runs `task` (a name given to [`run_child_if_requested`]) on `input` in a fresh child under
+    /// `limits`. Waits for a free slot first; the wall clock starts when the child is spawned.
+    ///
+    /// Needs a tokio runtime with IO enabled (`enable_all`). Cancellation-safe: dropping the
+    /// future kills the child (`kill_on_drop`) and tokio reaps it in the background.
+    pub async fn run(&self, task: &str, input: &[u8], limits: &Limits) -> Result<Vec<u8>, SandboxError> {
+        // Held until the child has been reaped, so "at most n children" counts zombies too.
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let mut child = command::build(&self.executable, task)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| SandboxError::Spawn(e.to_string()))?;
+        // Before any input is written: the child cannot start its task until stdin reaches EOF.
+        let limited = child.id().ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH));
+        if let Err(e) = limited.and_then(|pid| command::limit_child(pid, limits)) {
+            let _ = child.kill().await; // kills and reaps
+            return Err(SandboxError::Spawn(format!("limiting the child: {e}")));
+        }
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            unreachable!("all three streams were requested as pipes");
+        };
+
+        // Feed stdin while reading stdout and stderr: with sequential I/O a large input and a
+        // large output would each fill a 64 KB pipe buffer and both processes would wait forever.
+        let feed_input = async {
+            // A write error means the child stopped reading (it exited or crashed): its exit
+            // status tells why, so the error itself carries no information.
+            let _ = stdin.write_all(input).await;
+            drop(stdin); // EOF for the child
+            Ok(())
+        };
+        let exchange = async {
+            let (_, output, error_text) =
+                tokio::try_join!(feed_input, read_output(stdout, limits.max_output_bytes), read_error_text(stderr))?;
+            let status = child.wait().await.map_err(|e| SandboxError::Spawn(format!("waiting for the child: {e}")))?;
+            outcome::interpret(status, output, &error_text)
+        };
+        let result = match tokio::time::timeout(limits.wall_time, exchange).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(SandboxError::TimedOut),
+        };
+        if result.is_err() {
+            // Timed out or output too large: the child may still be running. Kill it and reap it
+            // now (no zombie, and the permit frees a slot only once the process is gone). Both
+            // calls are harmless when the child has already exited and been reaped.
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        result
+    }
+}
+
+/// Reads stdout up to `limit` bytes; one byte more means the output is too large.
+async fn read_output(stdout: impl AsyncRead + Unpin, limit: usize) -> Result<Vec<u8>, SandboxError> {
+    let mut output = Vec::new();
+    stdout.take(limit as u64 + 1).read_to_end(&mut output).await.map_err(|e| SandboxError::Failed(e.to_string()))?;
+    if output.len() > limit {
+        return Err(SandboxError::OutputTooLarge);
+    }
+    Ok(output)
+}
+
+/// Reads the first `STDERR_KEPT_BYTES` of stderr and discards the rest until EOF.
+async fn read_error_text(stderr: impl AsyncRead + Unpin) -> Result<String, SandboxError> {
+    let mut kept = Vec::new();
+    let mut stderr = stderr.take(STDERR_KEPT_BYTES);
+    // Read errors only lose diagnostics; the exit status still decides the outcome.
+    let _ = stderr.read_to_end(&mut kept).await;
+    let _ = tokio::io::copy(&mut stderr.into_inner(), &mut tokio::io::sink()).await;
+    Ok(String::from_utf8_lossy(&kept).trim().to_owned())
+}

@@ -1,0 +1,124 @@
+//! The classifiers: text and a user's topics in, the best topic and its score out.
+
+use std::collections::HashMap;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+use crate::model::{Topic, TopicId};
+
+/// Scores text against topics. Implementations are deterministic for the same input.
+pub trait Classifier: Send + Sync {
+    /// The best topic and its score in 0..=1, or `None` when there are no topics.
+    fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)>;
+}
+
+/// The default classifier: offline and deterministic. Each topic's name (counted twice) and
+/// description are stemmed terms; a topic scores the BM25-saturated frequency of its terms in
+/// the text, weighted by how specific each term is among the user's topics (IDF), normalised by
+/// the topic's best possible score.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TermMatchClassifier;
+
+const K1: f64 = 1.2;
+
+impl Classifier for TermMatchClassifier {
+    fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)> {
+        let stemmer = Stemmer::create(Algorithm::English);
+        let mut frequency: HashMap<String, f64> = HashMap::new();
+        for term in terms(&stemmer, text) {
+            *frequency.entry(term).or_default() += 1.0;
+        }
+        let profiles: Vec<(TopicId, HashMap<String, f64>)> = topics
+            .iter()
+            .map(|topic| {
+                let mut weights: HashMap<String, f64> = HashMap::new();
+                for term in terms(&stemmer, &topic.name) {
+                    *weights.entry(term).or_default() += 2.0;
+                }
+                for term in terms(&stemmer, &topic.description) {
+                    *weights.entry(term).or_default() += 1.0;
+                }
+                (topic.id, weights)
+            })
+            .collect();
+        let mut document_frequency: HashMap<&str, f64> = HashMap::new();
+        for (_, weights) in &profiles {
+            for term in weights.keys() {
+                *document_frequency.entry(term).or_default() += 1.0;
+            }
+        }
+        let topic_count = profiles.len() as f64;
+        let idf = |term: &str| {
+            let df = document_frequency.get(term).copied().unwrap_or_default();
+            (1.0 + (topic_count - df + 0.5) / (df + 0.5)).ln()
+        };
+        profiles
+            .iter()
+            .map(|(id, weights)| {
+                let (mut score, mut best_possible) = (0.0, 0.0);
+                for (term, weight) in weights {
+                    let importance = weight * idf(term);
+                    let tf = frequency.get(term).copied().unwrap_or_default();
+                    score += importance * tf * (K1 + 1.0) / (tf + K1);
+                    best_possible += importance * (K1 + 1.0);
+                }
+                let normalised = if best_possible > 0.0 { score / best_possible } else { 0.0 };
+                (*id, normalised)
+            })
+            // Highest score; on a tie the older topic (smaller v7 id) wins, deterministically.
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+}
+
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its", "of", "on",
+    "or", "that", "the", "this", "to", "was", "were", "will", "with", "all", "any", "about", "into", "our", "your",
+];
+
+fn terms<'a>(stemmer: &'a Stemmer, text: &'a str) -> impl Iterator<Item = String> + 'a {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| word.chars().count() > 1)
+        .map(str::to_lowercase)
+        .filter(|word| !STOP_WORDS.contains(&word.as_str()))
+        .map(move |word| stemmer.stem(&word).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(name: &str, description: &str) -> Topic {
+        Topic { id: TopicId::new(), name: name.into(), description: description.into(), created_at: 0 }
+    }
+
+    #[test]
+    fn picks_the_topic_whose_terms_the_text_uses() {
+        let topics = [
+            topic("Invoices", "billing invoice payment amount due vendor"),
+            topic("Recipes", "cooking ingredients oven bake flour sugar"),
+            topic("Contracts", "agreement parties terms signature obligations"),
+        ];
+        let (id, score) = TermMatchClassifier
+            .best_topic("Preheat the oven. Mix the flour and sugar, then bake for 20 minutes.", &topics)
+            .unwrap();
+        assert_eq!(id, topics[1].id);
+        assert!(score > 0.15, "{score}");
+        let (id, _) = TermMatchClassifier.best_topic("Invoice #42: payment due to the vendor", &topics).unwrap();
+        assert_eq!(id, topics[0].id);
+    }
+
+    #[test]
+    fn unrelated_text_scores_low_and_no_topics_gives_none() {
+        let topics = [topic("Invoices", "billing payment")];
+        let (_, score) = TermMatchClassifier.best_topic("The weather was pleasant on the hike.", &topics).unwrap();
+        assert!(score < 0.15, "{score}");
+        assert!(TermMatchClassifier.best_topic("anything", &[]).is_none());
+    }
+
+    #[test]
+    fn stemming_matches_word_forms() {
+        let topics = [topic("Travel", "flights hotels booking")];
+        let (_, score) = TermMatchClassifier.best_topic("I booked a flight and a hotel.", &topics).unwrap();
+        assert!(score > 0.15, "{score}");
+    }
+}

@@ -1,0 +1,126 @@
+//! What is stored: documents with their classification, topics, a user's quota.
+
+use serde::{Deserialize, Serialize};
+
+use super::{object_key, DocumentId, DocumentStatus, TopicId, UserId};
+
+/// A user's topic: documents are filed under the one their text matches best.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Topic {
+    pub id: TopicId,
+    pub name: String,
+    pub description: String,
+    #[serde(skip)]
+    pub created_at: i64,
+}
+
+/// Where classification of a document stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassificationStatus {
+    Pending,
+    Classified,
+    Unclassified,
+    Failed,
+}
+
+impl ClassificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Classified => "classified",
+            Self::Unclassified => "unclassified",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "pending" => Some(Self::Pending),
+            "classified" => Some(Self::Classified),
+            "unclassified" => Some(Self::Unclassified),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// The result of classifying a document, as stored on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Classification {
+    #[serde(rename = "classification_status")]
+    pub status: ClassificationStatus,
+    pub topic_id: Option<TopicId>,
+    /// Score of the chosen (or best) topic, 0 to 1.
+    pub confidence: Option<f64>,
+    /// The start of the extracted text.
+    pub excerpt: Option<String>,
+    /// Why classification failed.
+    #[serde(rename = "classification_reason")]
+    pub reason: Option<String>,
+}
+
+impl Classification {
+    pub fn pending() -> Self {
+        Self { status: ClassificationStatus::Pending, topic_id: None, confidence: None, excerpt: None, reason: None }
+    }
+
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Self { status: ClassificationStatus::Failed, reason: Some(reason.into()), ..Self::pending() }
+    }
+}
+
+/// A document as stored in the table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub id: DocumentId,
+    pub owner: UserId,
+    pub filename: String,
+    pub content_type: String,
+    pub status: DocumentStatus,
+    /// Size announced at upload-url (signed into the PUT), if any.
+    pub declared_size_bytes: Option<u64>,
+    /// Size read from storage at confirm; set for uploaded and rejected documents.
+    pub size_bytes: Option<u64>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub uploaded_at: Option<i64>,
+    pub classification: Classification,
+}
+
+impl Document {
+    /// A new pending document of `owner`, created `now` (upload-url's starting point).
+    pub fn pending(
+        owner: UserId,
+        filename: String,
+        content_type: String,
+        declared_size_bytes: Option<u64>,
+        now: i64,
+    ) -> Self {
+        Self {
+            id: DocumentId::new(),
+            owner,
+            filename,
+            content_type,
+            status: DocumentStatus::Pending,
+            declared_size_bytes,
+            size_bytes: None,
+            created_at: now,
+            uploaded_at: None,
+            classification: Classification::pending(),
+        }
+    }
+
+    pub fn object_key(&self) -> String {
+        object_key(&self.owner, self.id)
+    }
+}
+
+/// Usage and limit of one user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Quota {
+    pub used_bytes: u64,
+    pub limit_bytes: u64,
+    /// Declared sizes of uploads still pending: promised, not yet charged.
+    pub reserved_bytes: u64,
+}

@@ -1,0 +1,136 @@
+//! What clients send, and the rules it must pass before anything is written.
+
+use serde::Deserialize;
+
+use super::{ModelError, MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS};
+
+pub const MAX_TOPIC_NAME_CHARS: usize = 100;
+pub const MAX_TOPIC_DESCRIPTION_CHARS: usize = 2000;
+
+/// The body of POST /api/topics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTopicRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl NewTopicRequest {
+    pub fn validate(self) -> Result<(String, String), ModelError> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err(ModelError::Invalid("name must not be empty".into()));
+        }
+        if name.chars().count() > MAX_TOPIC_NAME_CHARS {
+            return Err(ModelError::Invalid(format!("name must be at most {MAX_TOPIC_NAME_CHARS} characters")));
+        }
+        let description = self.description.trim();
+        if description.chars().count() > MAX_TOPIC_DESCRIPTION_CHARS {
+            return Err(ModelError::Invalid(format!(
+                "description must be at most {MAX_TOPIC_DESCRIPTION_CHARS} characters"
+            )));
+        }
+        if name.chars().chain(description.chars()).any(|c| c.is_control() && c != '\n') {
+            return Err(ModelError::Invalid("name and description must not contain control characters".into()));
+        }
+        Ok((name.to_owned(), description.to_owned()))
+    }
+}
+
+/// The body of POST /api/documents/upload-url.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadUrlRequest {
+    pub filename: String,
+    pub content_type: String,
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+}
+
+/// An upload request that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpload {
+    pub filename: String,
+    /// As the client sent it (trimmed); it is signed and must be sent back verbatim.
+    pub content_type: String,
+    pub size_bytes: Option<u64>,
+}
+
+impl UploadUrlRequest {
+    pub fn validate(self, allowed_content_types: &[String]) -> Result<NewUpload, ModelError> {
+        let filename = self.filename.trim();
+        if filename.is_empty() {
+            return Err(ModelError::Invalid("filename must not be empty".into()));
+        }
+        let chars = filename.chars().count();
+        if chars > MAX_FILENAME_CHARS {
+            return Err(ModelError::Invalid(format!(
+                "filename is {chars} characters long; at most {MAX_FILENAME_CHARS} are allowed"
+            )));
+        }
+        if filename.chars().any(char::is_control) {
+            return Err(ModelError::Invalid("filename must not contain control characters".into()));
+        }
+        let content_type = self.content_type.trim();
+        if content_type.is_empty() {
+            return Err(ModelError::Invalid("content_type must not be empty".into()));
+        }
+        if content_type.len() > MAX_CONTENT_TYPE_CHARS
+            || !content_type.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        {
+            return Err(ModelError::Invalid("content_type must be a printable ASCII media type".into()));
+        }
+        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if !allowed_content_types.contains(&essence) {
+            return Err(ModelError::UnsupportedMediaType(format!(
+                "content type {essence:?} is not accepted; allowed types: {}",
+                allowed_content_types.join(", ")
+            )));
+        }
+        Ok(NewUpload {
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            size_bytes: self.size_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_ALLOWED_CONTENT_TYPES;
+
+    fn allowed() -> Vec<String> {
+        DEFAULT_ALLOWED_CONTENT_TYPES.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn request(filename: &str, content_type: &str) -> UploadUrlRequest {
+        UploadUrlRequest { filename: filename.into(), content_type: content_type.into(), size_bytes: None }
+    }
+
+    #[test]
+    fn accepts_allowed_types_with_parameters_and_keeps_them_for_signing() {
+        let upload = request(" notes.md ", "text/markdown; charset=utf-8").validate(&allowed()).unwrap();
+        assert_eq!(upload.filename, "notes.md");
+        assert_eq!(upload.content_type, "text/markdown; charset=utf-8");
+    }
+
+    #[test]
+    fn rejects_bad_filenames_and_types() {
+        let long = "a".repeat(1000);
+        for (name, ct, status) in [
+            ("", "text/plain", 422),
+            ("   ", "text/plain", 422),
+            (long.as_str(), "text/plain", 422),
+            ("a\u{0}b", "text/plain", 422),
+            ("line\nbreak", "text/plain", 422),
+            ("ok.txt", "", 422),
+            ("ok.txt", "text/plain\r\nx-evil: 1", 422),
+            ("ok.exe", "application/x-msdownload", 415),
+        ] {
+            let err = request(name, ct).validate(&allowed()).unwrap_err();
+            assert_eq!(crate::ApiError::from(err).status().as_u16(), status, "{name:?} {ct:?}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! confirm: charge the stored object's size to the quota and mark the document uploaded, or
+//! refuse it, in one transaction; answer the same again for a retry.
+//!
+//! Two sequential round trips on the happy path: the document, the user's counters and the
+//! object's start (its `Content-Range` gives the size, never taken from the client) are read
+//! concurrently; then one transaction moves the document and charges the quota on the condition
+//! that `used_bytes` is still what was read, so the usage after the charge is known exactly
+//! without reading it back. A concurrent charge or refund fails that condition and hands back
+//! the counters as they are now; the transaction is sent again with them.
+
+use std::time::Duration;
+
+use crate::auth::now_unix;
+use crate::error::{ApiError, QuotaExceeded};
+use crate::invocation::Invocation;
+use crate::model::{object_key, Document, DocumentId, DocumentStatus, UserId};
+use crate::table::{ConfirmWrite, QuotaCounters, QuotaRefusal};
+use crate::App;
+
+/// Bytes read from the start of the object (its type can be checked from them).
+const HEAD_BYTES: u64 = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// Charged (now, or by an earlier confirm): the size and the usage after the charge.
+    Uploaded {
+        id: DocumentId,
+        size_bytes: u64,
+        used_bytes: u64,
+    },
+    /// Did not fit (now, or when an earlier confirm rejected it): nothing charged, ever.
+    OverQuota(QuotaExceeded),
+    NotFound,
+    /// Nothing in storage yet (or the URL expired unused).
+    NotInStorage,
+    /// A concurrent request left the document pending after all.
+    StillPending,
+}
+
+pub async fn confirm(
+    app: &App,
+    invocation: &Invocation,
+    user: &UserId,
+    id: DocumentId,
+) -> Result<ConfirmOutcome, ApiError> {
+    let key = object_key(user, id);
+    let (document, mut counters, object) = tokio::try_join!(
+        app.table.get_document(user, id),
+        app.table.get_quota_counters(user),
+        app.storage.peek(&key, HEAD_BYTES),
+    )?;
+    let Some(document) = document else {
+        if object.is_some() {
+            remove_orphan(app, &key).await;
+        }
+        return Ok(ConfirmOutcome::NotFound);
+    };
+    if document.status != DocumentStatus::Pending {
+        return Ok(settled(app, &document, &counters));
+    }
+    let Some(object) = object else { return Ok(ConfirmOutcome::NotInStorage) };
+    let size = object.size;
+    while invocation.has_time_for(Duration::ZERO) {
+        match app.table.confirm_upload(invocation, &document, size, &counters, now_unix()).await? {
+            ConfirmWrite::Confirmed { used_bytes } => {
+                return Ok(ConfirmOutcome::Uploaded { id, size_bytes: size, used_bytes })
+            }
+            ConfirmWrite::Refused(QuotaRefusal::UsageMoved(now)) => counters = now,
+            ConfirmWrite::Refused(QuotaRefusal::OverQuota(before)) => {
+                return reject(app, invocation, &document, size, &before).await
+            }
+            ConfirmWrite::Refused(other) => return Err(ApiError::internal("confirm refused", format!("{other:?}"))),
+            ConfirmWrite::NotPending(None) => {
+                // An object under our key with no row is an orphan (its upload was cleaned up or
+                // deleted before the PUT landed); ids are never reused, so nothing can claim it.
+                remove_orphan(app, &key).await;
+                return Ok(ConfirmOutcome::NotFound);
+            }
+            ConfirmWrite::NotPending(Some(now)) => {
+                // A concurrent confirm (or rejection) settled it first: answer as it did.
+                let counters = app.table.get_quota_counters(user).await?;
+                return Ok(settled(app, &now, &counters));
+            }
+        }
+    }
+    Err(ApiError::internal("confirm", "the usage kept changing until the deadline"))
+}
+
+/// Marks the document rejected and removes its object; answers 413 with the figures that
+/// refused it. If a concurrent request settled the document first, answers as that one did.
+async fn reject(
+    app: &App,
+    invocation: &Invocation,
+    document: &Document,
+    size: u64,
+    before: &QuotaCounters,
+) -> Result<ConfirmOutcome, ApiError> {
+    if app.table.reject_upload(invocation, document, size).await? {
+        let key = document.object_key();
+        // If this fails the rejected row stays in the pending index and clean-up removes it.
+        if let Err(error) = app.storage.delete_object(&key).await {
+            tracing::warn!(%error, key, "could not remove rejected object; clean-up will");
+        }
+        let quota = before.view(app.table.policy());
+        return Ok(ConfirmOutcome::OverQuota(QuotaExceeded {
+            used_bytes: quota.used_bytes,
+            limit_bytes: quota.limit_bytes,
+            rejected_bytes: size,
+        }));
+    }
+    let (now, counters) = tokio::try_join!(
+        app.table.get_document(&document.owner, document.id),
+        app.table.get_quota_counters(&document.owner)
+    )?;
+    Ok(match now {
+        Some(now) => settled(app, &now, &counters),
+        None => ConfirmOutcome::NotFound,
+    })
+}
+
+/// The answer for a document that confirm already decided on.
+fn settled(app: &App, document: &Document, counters: &QuotaCounters) -> ConfirmOutcome {
+    let size = document.size_bytes.unwrap_or_default();
+    let quota = counters.view(app.table.policy());
+    match document.status {
+        DocumentStatus::Uploaded => {
+            ConfirmOutcome::Uploaded { id: document.id, size_bytes: size, used_bytes: quota.used_bytes }
+        }
+        DocumentStatus::Rejected => ConfirmOutcome::OverQuota(QuotaExceeded {
+            used_bytes: quota.used_bytes,
+            limit_bytes: quota.limit_bytes,
+            rejected_bytes: size,
+        }),
+        DocumentStatus::Pending => ConfirmOutcome::StillPending,
+    }
+}
+
+async fn remove_orphan(app: &App, key: &str) {
+    if let Err(error) = app.storage.delete_object(key).await {
+        tracing::warn!(%error, key, "could not remove orphan object");
+    }
+}

@@ -1,0 +1,11 @@
+//! The operations on documents, outside the HTTP layer: each takes parsed input, applies the
+//! domain rules through the adapters and answers a typed outcome, which the handler maps to
+//! HTTP. One module per operation, named like its route's handler.
+
+mod confirm;
+mod delete;
+mod upload_url;
+
+pub use confirm::{confirm, ConfirmOutcome};
+pub use delete::{delete, DeleteOutcome};
+pub use upload_url::{upload_url, UploadTicket, UploadUrlOutcome};

@@ -1,0 +1,299 @@
+//! What real AWS does that the emulators never do, and what the code does about it. Faults come
+//! from proxies between the functions' clients and the local stack (`faults`), which answer as
+//! DynamoDB and S3 do under stress; the rest goes through the real stack end to end.
+
+use std::time::{Duration, Instant};
+
+use faults::{Fault, Match, Rule};
+use lambda_http::Request;
+use serde_json::json;
+use shared::handlers;
+use shared::model::{object_key, DocumentId, DocumentStatus, UserId};
+use shared::App;
+
+use crate::common::{
+    self, app, assert_detail, event_request, new_user, reply_of, through_fault_proxies, upload_url_request, Api, Reply,
+};
+
+const TRANSACT: &str = "DynamoDB.TransactWriteItems";
+
+fn operation(name: &str) -> Match {
+    Match::Operation(name.to_owned())
+}
+
+async fn call(
+    handler: impl std::future::Future<Output = Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>>,
+) -> Reply {
+    reply_of(handler.await.expect("handlers answer every request"))
+}
+
+async fn upload_url(app: &App, user: &str, size: Option<u64>) -> Reply {
+    call(handlers::upload_url(app, upload_url_request(user, "f.txt", size))).await
+}
+
+fn confirm_request(user: &str, id: &str) -> Request {
+    event_request("confirm.json", user, Some(id))
+}
+
+async fn object_exists(app: &App, user: &str, id: &str) -> bool {
+    let key = object_key(&UserId::parse(user).unwrap(), DocumentId::parse(id).unwrap());
+    app.storage.object_size(&key).await.unwrap().is_some()
+}
+
+/// Waits up to 30 s for `condition` (work the S3 notification starts in the background).
+async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what} did not happen within 30 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn conflicts_throttling_and_server_errors_are_retried_not_answered() {
+    let base = app().await;
+    let faulty = through_fault_proxies(&base, 11).await;
+    faulty.dynamodb.set_rules(vec![
+        Rule::new(operation(TRANSACT), Fault::TransactionConflict).at_most(4),
+        Rule::new(operation(TRANSACT), Fault::TransactionThrottled).at_most(2),
+        Rule::new(Match::Prefix("DynamoDB.".into()), Fault::Throttling).with_probability(0.3).at_most(4),
+        Rule::new(Match::Prefix("DynamoDB.".into()), Fault::ProvisionedThroughputExceeded)
+            .with_probability(0.3)
+            .at_most(2),
+        Rule::new(Match::Prefix("DynamoDB.".into()), Fault::ServerError(500)).with_probability(0.3).at_most(3),
+    ]);
+    faulty.s3.set_rules(vec![
+        Rule::new(Match::Prefix("S3.".into()), Fault::ServerError(503)).at_most(2),
+        Rule::new(Match::Prefix("S3.".into()), Fault::ConnectionReset).at_most(2),
+    ]);
+    let (api, user) = (Api::new(), new_user());
+
+    let upload = upload_url(&faulty.app, &user, Some(5)).await;
+    assert_eq!(upload.status, 200, "{}", upload.body);
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.put_object(&upload.body, b"hello".to_vec()).await, 200);
+    let confirm = call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert_eq!(confirm.body["used_bytes"], 5);
+    let delete = call(handlers::delete(&faulty.app, event_request("delete.json", &user, Some(&id)))).await;
+    assert_eq!(delete.status, 204, "{}", delete.body);
+    assert_eq!(api.used_bytes(&user).await, 0);
+
+    let injected = faulty.dynamodb.injected();
+    println!("injected: DynamoDB {injected:?}, S3 {:?}", faulty.s3.injected());
+    assert_eq!(injected.get("TransactionConflict"), Some(&4));
+    assert_eq!(injected.get("TransactionThrottled"), Some(&2));
+    assert_eq!(faulty.s3.injected().values().sum::<u64>(), 4);
+}
+
+#[tokio::test]
+async fn a_reply_lost_after_the_commit_is_answered_as_the_commit_would_have_been() {
+    let base = app().await;
+    let faulty = through_fault_proxies(&base, 12).await;
+    let lose_next_commit =
+        || faulty.dynamodb.set_rules(vec![Rule::new(operation(TRANSACT), Fault::CommitThenDropReply).at_most(1)]);
+    let (api, user) = (Api::new(), new_user());
+    let owner = UserId::parse(&user).unwrap();
+
+    lose_next_commit();
+    let upload = upload_url(&faulty.app, &user, Some(5)).await;
+    assert_eq!(upload.status, 200, "upload-url after a lost reply: {}", upload.body);
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.list(&user, "").await.body["items"].as_array().unwrap().len(), 1, "one document, not two");
+    assert_eq!(base.table.get_quota_counters(&owner).await.unwrap().pending_uploads, 1, "counted once");
+
+    assert_eq!(api.put_object(&upload.body, b"hello".to_vec()).await, 200);
+    lose_next_commit();
+    let confirm = call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await;
+    assert_eq!(confirm.status, 200, "confirm after a lost reply: {}", confirm.body);
+    assert_eq!(confirm.body["used_bytes"], 5);
+    assert_eq!(api.used_bytes(&user).await, 5, "charged once");
+
+    lose_next_commit();
+    let delete = call(handlers::delete(&faulty.app, event_request("delete.json", &user, Some(&id)))).await;
+    assert_eq!(delete.status, 204, "delete after a lost reply: {}", delete.body);
+    assert_eq!(api.used_bytes(&user).await, 0, "refunded once");
+    assert_eq!(faulty.dynamodb.injected().get("CommitThenDropReply"), Some(&3));
+}
+
+#[tokio::test]
+async fn a_missing_object_answered_403_reads_as_missing() {
+    // What S3 answers in AWS to a caller without s3:ListBucket.
+    let base = app().await;
+    let faulty = through_fault_proxies(&base, 13).await;
+    faulty.s3.set_rules(vec![Rule::new(Match::Prefix("S3.".into()), Fault::MissingKeyForbidden)]);
+    let user = new_user();
+    let upload = upload_url(&faulty.app, &user, None).await;
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+
+    assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await, 422);
+    let unknown = DocumentId::new().to_string();
+    assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &unknown))).await, 404);
+    let reclassify = handlers::reclassify(
+        &faulty.app,
+        &shared::classify::TermMatchClassifier,
+        event_request("reclassify.json", &user, Some(&id)),
+    );
+    assert_detail(&call(reclassify).await, 422);
+    assert!(faulty.s3.injected().get("MissingKeyForbidden").is_some_and(|n| *n >= 2));
+}
+
+#[tokio::test]
+async fn a_put_after_delete_leaves_no_object_behind() {
+    // The URL outlives the document: the object it creates has no owner, and its ObjectCreated
+    // event (the real notification, dispatcher and classify function) removes it.
+    let (api, base, user) = (Api::new(), app().await, new_user());
+    let upload = api.upload_url(&user, "late.txt", "text/plain", None).await;
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.delete(&user, &id).await.status, 204);
+    assert_eq!(api.put_object(&upload.body, b"too late".to_vec()).await, 200, "the URL still works");
+    eventually("removal of the orphan object", async || !object_exists(&base, &user, &id).await).await;
+    assert_eq!(api.used_bytes(&user).await, 0);
+}
+
+#[tokio::test]
+async fn an_undeclared_upload_over_the_quota_is_rejected_when_it_arrives() {
+    let (api, base, user) = (Api::new(), app().await, new_user());
+    let owner = UserId::parse(&user).unwrap();
+    base.table.set_user_limit(&owner, Some(100)).await.unwrap();
+    let upload = api.upload_url(&user, "big.txt", "text/plain", None).await;
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.put_object(&upload.body, vec![b'x'; 300]).await, 200);
+    eventually("rejection on arrival", async || api.get(&user, &id).await.body["status"] == "rejected").await;
+    eventually("removal of the rejected object", async || !object_exists(&base, &user, &id).await).await;
+    let confirm = api.confirm(&user, &id).await;
+    assert_detail(&confirm, 413);
+    assert_eq!(confirm.body["detail"], json!({ "used_bytes": 0, "limit_bytes": 100, "rejected_bytes": 300 }));
+    let counters = base.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.pending_uploads), (0, 0));
+}
+
+#[tokio::test]
+async fn open_uploads_are_capped_per_user_and_freed_by_confirm_and_delete() {
+    let mut config = shared::Config::from_env().unwrap();
+    config.max_pending_uploads = 3;
+    let app = common::with_extraction_worker(App::from_config(config).await.unwrap());
+    let (api, user) = (Api::new(), new_user());
+    let mut uploads = Vec::new();
+    for _ in 0..3 {
+        let reply = upload_url(&app, &user, Some(4)).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        uploads.push(reply.body);
+    }
+    let refused = upload_url(&app, &user, Some(4)).await;
+    assert_detail(&refused, 429);
+    assert!(refused.body["detail"].as_str().unwrap().contains("at most 3"), "{}", refused.body);
+    assert_eq!(api.list(&user, "").await.body["items"].as_array().unwrap().len(), 3, "nothing written");
+
+    let first = uploads[0]["document_id"].as_str().unwrap();
+    assert_eq!(api.put_object(&uploads[0], b"data".to_vec()).await, 200);
+    assert_eq!(call(handlers::confirm(&app, confirm_request(&user, first))).await.status, 200);
+    assert_eq!(upload_url(&app, &user, Some(4)).await.status, 200, "a confirm frees a place");
+    let second = uploads[1]["document_id"].as_str().unwrap();
+    assert_eq!(call(handlers::delete(&app, event_request("delete.json", &user, Some(second)))).await.status, 204);
+    assert_eq!(upload_url(&app, &user, Some(4)).await.status, 200, "a delete frees a place");
+    assert_detail(&upload_url(&app, &user, Some(4)).await, 429);
+}
+
+#[tokio::test]
+async fn declared_sizes_are_reserved_until_confirmed_or_released() {
+    let (api, base, user) = (Api::new(), app().await, new_user());
+    base.table.set_user_limit(&UserId::parse(&user).unwrap(), Some(100)).await.unwrap();
+    let first = api.upload_url(&user, "a.txt", "text/plain", Some(60)).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 0, "limit_bytes": 100, "reserved_bytes": 60 }));
+    // Two tabs cannot both promise the same room.
+    let second = api.upload_url(&user, "b.txt", "text/plain", Some(60)).await;
+    assert_detail(&second, 413);
+    assert_eq!(second.body["detail"]["rejected_bytes"], 60);
+    let id = first.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.delete(&user, &id).await.status, 204);
+    assert_eq!(api.quota(&user).await.body["reserved_bytes"], 0);
+    let third = api.upload_url(&user, "c.txt", "text/plain", Some(60)).await;
+    assert_eq!(third.status, 200);
+    assert_eq!(api.put_object(&third.body, vec![b'c'; 60]).await, 200);
+    let confirm = api.confirm(&user, third.body["document_id"].as_str().unwrap()).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 60, "limit_bytes": 100, "reserved_bytes": 0 }));
+}
+
+#[tokio::test]
+async fn decompression_bombs_fail_their_document_and_the_function_keeps_serving() {
+    let (api, user) = (Api::new(), new_user());
+    api.create_topic(&user, "Recipes", "cooking oven bake flour sugar").await;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/data");
+    let pdf =
+        api.upload_as(&user, "bomb.pdf", common::samples::PDF, std::fs::read(data.join("bomb.pdf")).unwrap()).await;
+    let docx =
+        api.upload_as(&user, "bomb.docx", common::samples::DOCX, std::fs::read(data.join("bomb.docx")).unwrap()).await;
+    let started = Instant::now();
+    let pdf = api.classified(&user, &pdf).await;
+    assert_eq!(pdf["classification_status"], "failed", "{pdf}");
+    assert!(pdf["classification_reason"].as_str().is_some_and(|r| !r.is_empty()), "{pdf}");
+    // The DOCX's text is read up to the configured caps: whatever the verdict, it settles.
+    let docx = api.classified(&user, &docx).await;
+    assert_ne!(docx["classification_status"], "pending", "{docx}");
+    println!(
+        "bombs settled in {:?}: pdf {}, docx {}",
+        started.elapsed(),
+        pdf["classification_reason"],
+        docx["classification_status"]
+    );
+    // The same function still serves the next document.
+    let cake = api.upload_as(&user, "cake.txt", "text/plain", b"Bake the flour and sugar in the oven".to_vec()).await;
+    assert_eq!(api.classified(&user, &cake).await["classification_status"], "classified");
+}
+
+#[tokio::test]
+async fn a_late_duplicate_topic_delete_leaves_a_newer_topic_of_that_name_alone() {
+    let base = app().await;
+    let slow = through_fault_proxies(&base, 14).await;
+    // The slow delete's search for the topic's documents takes a while...
+    slow.dynamodb.set_rules(vec![Rule::new(operation("DynamoDB.Query"), Fault::Latency(Duration::from_millis(1500)))]);
+    let user = UserId::parse(&new_user()).unwrap();
+    let invocation = common::invocation();
+    let old = base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().unwrap();
+    let late = {
+        let (app, user) = (slow.app.clone(), user.clone());
+        tokio::spawn(async move { app.table.delete_topic(&common::invocation(), &user, old.id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...meanwhile the first delete finishes and the name is taken again.
+    assert!(base.table.delete_topic(&invocation, &user, old.id).await.unwrap());
+    let newer =
+        base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().expect("the name is free");
+    assert!(late.await.unwrap().unwrap());
+    assert!(base.table.create_topic(&invocation, &user, "receipts", "", 0).await.unwrap().is_none(), "still taken");
+    let topics = base.table.list_topics(&user).await.unwrap();
+    assert_eq!(topics.iter().map(|t| t.id).collect::<Vec<_>>(), [newer.id]);
+}
+
+#[tokio::test]
+async fn deleting_a_topic_sees_a_classification_committed_just_before() {
+    // Under eventual consistency a search can miss a write of a moment ago; the proxy hides such
+    // writes from reads that do not ask for consistency.
+    let base = app().await;
+    let faulty = through_fault_proxies(&base, 15).await;
+    faulty
+        .dynamodb
+        .set_rules(vec![Rule::new(Match::Prefix("DynamoDB.".into()), Fault::StaleReads(Duration::from_secs(30)))]);
+    let (api, user) = (Api::new(), new_user());
+    let id = api.upload_as(&user, "bread.txt", "text/plain", b"Knead the flour, bake in a hot oven".to_vec()).await;
+    api.classified(&user, &id).await;
+    let owner = UserId::parse(&user).unwrap();
+    let invocation = common::invocation();
+    let topic =
+        faulty.app.table.create_topic(&invocation, &owner, "Recipes", "bake flour oven", 0).await.unwrap().unwrap();
+    let reply = call(handlers::reclassify(
+        &faulty.app,
+        &shared::classify::TermMatchClassifier,
+        event_request("reclassify.json", &user, Some(&id)),
+    ))
+    .await;
+    assert_eq!(reply.body["topic_id"], topic.id.to_string(), "{}", reply.body);
+    assert!(faulty.app.table.delete_topic(&invocation, &owner, topic.id).await.unwrap());
+    let document = base.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(document.status, DocumentStatus::Uploaded);
+    assert!(document.classification.topic_id.is_none(), "still filed under the deleted topic: {document:?}");
+    assert_eq!(document.classification.status, shared::model::ClassificationStatus::Unclassified);
+}

@@ -1,0 +1,12 @@
+//! The integration tests, one binary (the SDK and the helpers link once). They run against the
+//! local stack that `make test` starts: Dynoxide, LocalStack with signature checks on, and the
+//! functions under `cargo lambda watch`.
+
+mod common;
+
+mod classify;
+mod cleanup;
+mod events;
+mod failures;
+mod http_api;
+mod quota_race;
