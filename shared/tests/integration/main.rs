@@ -4,6 +4,7 @@
 
 mod common;
 
+mod chaos;
 mod classify;
 mod cleanup;
 mod events;
