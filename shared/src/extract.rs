@@ -1,5 +1,6 @@
 //! Text extraction from the stored formats: plain text and Markdown (any bytes; invalid UTF-8 is
-//! replaced), PDF (`pdf-extract`, on `lopdf`) and DOCX (`zip` + `quick-xml` over
+//! replaced), PDF (`pdf_text`, ours, on `lopdf`: see its crate for why and how it was measured)
+//! and DOCX (`zip` + `quick-xml` over
 //! `word/document.xml`). Bounded: callers pass at most a configured number of bytes, and the
 //! text kept is capped.
 //!
@@ -117,7 +118,9 @@ pub fn extract_text(format: Format, bytes: &[u8]) -> Result<String, ExtractError
             let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
             String::from_utf8_lossy(bytes).into_owned()
         }
-        Format::Pdf => pdf_extract::extract_text_from_mem(bytes).map_err(|e| ExtractError::Pdf(e.to_string()))?,
+        Format::Pdf => {
+            pdf_text::extract_text(bytes, &pdf_text::Limits::default()).map_err(|e| ExtractError::Pdf(e.to_string()))?
+        }
         Format::Docx => docx_text(bytes)?,
     };
     Ok(cap(text))

@@ -1,0 +1,30 @@
+//! Candidate harness: extracts the text of the PDF named by the first argument and prints it to stdout.
+//! Exit 0 = text printed, 2 = the library returned an error (message on stderr), 101 = panic.
+
+fn main() {
+    let path = std::env::args().nth(1).expect("usage: candidate FILE.pdf");
+    let bytes = std::fs::read(&path).expect("readable input");
+    match extract(&bytes) {
+        Ok(text) => print!("{text}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn extract(bytes: &[u8]) -> Result<String, String> {
+    let doc = pdfboss_core::Document::load(bytes.to_vec()).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    for i in 0..doc.page_count() {
+        let page = doc.page(i).map_err(|e| e.to_string())?;
+        let spans =
+            pdfboss_text::extract_spans(&doc, &page, pdfboss_text::ReadingOrder::Content).map_err(|e| e.to_string())?;
+        for s in spans {
+            out.push_str(&s.text);
+            out.push(' ');
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
