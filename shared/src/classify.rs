@@ -83,6 +83,8 @@ async fn classify_document(
                 )),
                 ObjectRead::Bytes(bytes) => {
                     match extract_bounded(&app.sandbox, format, &bytes, &config.extraction_limits()).await {
+                        // Never a bare `unclassified`, which would read as "no topic matched".
+                        Ok(text) if text.trim().is_empty() => Classification::no_text(),
                         Ok(text) => return record(app, classifier, invocation, document, &text).await,
                         // Not the file's fault: fail the event so that it is retried.
                         Err(ExtractError::Sandbox(error)) => {

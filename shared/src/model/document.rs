@@ -16,12 +16,17 @@ pub struct Topic {
 
 /// Where classification of a document stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ClassificationStatus {
     Pending,
+    /// Filed under a topic.
     Classified,
+    /// The text was read and no topic scored high enough (the best score is kept).
     Unclassified,
+    /// The file could not be read (corrupt, encrypted, over a limit); the reason says why.
     Failed,
+    /// The file was read but holds no text (a scan without a text layer, an empty file).
+    NoText,
 }
 
 impl ClassificationStatus {
@@ -31,6 +36,7 @@ impl ClassificationStatus {
             Self::Classified => "classified",
             Self::Unclassified => "unclassified",
             Self::Failed => "failed",
+            Self::NoText => "no_text",
         }
     }
 
@@ -40,6 +46,7 @@ impl ClassificationStatus {
             "classified" => Some(Self::Classified),
             "unclassified" => Some(Self::Unclassified),
             "failed" => Some(Self::Failed),
+            "no_text" => Some(Self::NoText),
             _ => None,
         }
     }
@@ -55,7 +62,7 @@ pub struct Classification {
     pub confidence: Option<f64>,
     /// The start of the extracted text.
     pub excerpt: Option<String>,
-    /// Why classification failed.
+    /// Why classification failed or found no text.
     #[serde(rename = "classification_reason")]
     pub reason: Option<String>,
 }
@@ -67,6 +74,14 @@ impl Classification {
 
     pub fn failed(reason: impl Into<String>) -> Self {
         Self { status: ClassificationStatus::Failed, reason: Some(reason.into()), ..Self::pending() }
+    }
+
+    pub fn no_text() -> Self {
+        Self {
+            status: ClassificationStatus::NoText,
+            reason: Some("no text could be read: the document is empty, or an image without a text layer".into()),
+            ..Self::pending()
+        }
     }
 }
 

@@ -4,6 +4,10 @@ use serde::Deserialize;
 
 use super::{ModelError, MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS};
 
+/// The largest object S3 stores (5 TiB). Sizes are also counted in signed 64-bit deltas, which
+/// this keeps far from overflowing.
+pub const MAX_OBJECT_BYTES: u64 = 5 << 40;
+
 pub const MAX_TOPIC_NAME_CHARS: usize = 100;
 pub const MAX_TOPIC_DESCRIPTION_CHARS: usize = 2000;
 
@@ -88,6 +92,11 @@ impl UploadUrlRequest {
                 allowed_content_types.join(", ")
             )));
         }
+        if let Some(size) = self.size_bytes.filter(|size| *size > MAX_OBJECT_BYTES) {
+            return Err(ModelError::Invalid(format!(
+                "size_bytes is {size}; an object holds at most {MAX_OBJECT_BYTES} bytes (5 TiB)"
+            )));
+        }
         Ok(NewUpload {
             filename: filename.to_owned(),
             content_type: content_type.to_owned(),
@@ -114,6 +123,16 @@ mod tests {
         let upload = request(" notes.md ", "text/markdown; charset=utf-8").validate(&allowed()).unwrap();
         assert_eq!(upload.filename, "notes.md");
         assert_eq!(upload.content_type, "text/markdown; charset=utf-8");
+    }
+
+    #[test]
+    fn a_declared_size_beyond_what_storage_holds_is_refused() {
+        let sized = |size| UploadUrlRequest { size_bytes: Some(size), ..request("a.txt", "text/plain") };
+        assert!(sized(MAX_OBJECT_BYTES).validate(&allowed()).is_ok());
+        for size in [MAX_OBJECT_BYTES + 1, 1 << 63, u64::MAX] {
+            let err = sized(size).validate(&allowed()).unwrap_err();
+            assert_eq!(crate::ApiError::from(err).status().as_u16(), 422, "{size}");
+        }
     }
 
     #[test]

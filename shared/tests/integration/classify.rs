@@ -113,7 +113,8 @@ async fn corrupt_and_odd_files_fail_or_degrade_per_document() {
     let document = api.classified(&user, &latin1).await;
     assert_eq!(document["classification_status"], "classified", "invalid UTF-8 is replaced, not fatal: {document}");
     let document = api.classified(&user, &empty).await;
-    assert_eq!(document["classification_status"], "unclassified", "{document}");
+    assert_eq!(document["classification_status"], "no_text", "{document}");
+    assert!(document["classification_reason"].as_str().is_some_and(|r| r.contains("no text")), "{document}");
 }
 
 fn s3_event(bucket: &str, keys: &[&str]) -> lambda_runtime::LambdaEvent<Value> {
@@ -244,4 +245,23 @@ async fn manual_reclassification_uses_the_current_topics() {
     let pending = api.upload_url(&user, "later.txt", "text/plain", None).await;
     let pending_id = pending.body["document_id"].as_str().unwrap();
     assert_detail(&api.call(Method::POST, &format!("/api/documents/{pending_id}/classify"), &user, None).await, 422);
+}
+
+#[tokio::test]
+async fn documents_can_be_listed_by_topic_and_only_by_their_owner() {
+    let api = Api::new();
+    let (user, other) = (new_user(), new_user());
+    let (invoices, recipes, _) = topics(&api, &user).await;
+    let cake = api.upload_as(&user, "cake.txt", "text/plain", b"Bake the flour and sugar in the oven".to_vec()).await;
+    let bill = api.upload_as(&user, "bill.txt", "text/plain", b"Invoice: payment due to the vendor".to_vec()).await;
+    assert_eq!(api.classified(&user, &cake).await["topic_id"], recipes.as_str());
+    assert_eq!(api.classified(&user, &bill).await["topic_id"], invoices.as_str());
+    let listed = api.list(&user, &format!("?topic_id={recipes}")).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let ids: Vec<&str> = listed.body["items"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [cake.as_str()]);
+    assert!(listed.body["next_cursor"].is_null());
+    // Another user asking for this topic sees nothing of it; a malformed id is a 422.
+    assert_eq!(api.list(&other, &format!("?topic_id={recipes}")).await.body["items"], json!([]));
+    assert_detail(&api.list(&user, "?topic_id=not-a-uuid").await, 422);
 }

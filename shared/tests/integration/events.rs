@@ -119,3 +119,28 @@ async fn the_scheduled_event_fixture_runs_a_clean_up() {
     assert_eq!(summary.failed, 0, "{summary:?}");
     assert!(summary.pages >= 16, "every shard of the pending index was read: {summary:?}");
 }
+
+/// A body that is not UTF-8, as API Gateway passes it (base64), is refused with a 422 and writes
+/// nothing. (Through `cargo lambda watch` such a request never reaches the function.)
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_refused_with_a_detail() {
+    use base64::Engine;
+    let app = app().await;
+    let user = crate::common::new_user();
+    for path in ["upload-url.json", "topics.json"] {
+        let mut event = event_json(path);
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = serde_json::json!(user);
+        event["body"] = serde_json::json!(base64::engine::general_purpose::STANDARD.encode(b"\x8bK\xff{"));
+        event["isBase64Encoded"] = serde_json::json!(true);
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let reply = if path == "topics.json" {
+            reply_of(handlers::topics(&app, request).await.unwrap())
+        } else {
+            reply_of(handlers::upload_url(&app, request).await.unwrap())
+        };
+        crate::common::assert_detail(&reply, 422);
+    }
+    let owner = UserId::parse(&user).unwrap();
+    assert!(app.table.list_documents(&owner, 10, None).await.unwrap().documents.is_empty());
+    assert!(app.table.list_topics(&owner).await.unwrap().is_empty());
+}
