@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 TOOLS := $(CURDIR)/.tools
 VENV := $(TOOLS)/venv
+API_VENV := $(TOOLS)/api-venv
 DYNOXIDE_VERSION := 3.2.0
 export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
@@ -22,14 +23,17 @@ dev: tools
 test: tools test-tools
 	cargo build --workspace --all-targets
 	$(VENV)/bin/cfn-lint template.yaml
+	$(API_VENV)/bin/python tests/api/check_routes.py
 	$(VENV)/bin/python localstack/devstack.py test -- bash -c \
-		'(cd web && node --test tests/); web=$$?; cargo nextest run --workspace --no-fail-fast; rust=$$?; exit $$((web | rust))'
+		'(cd web && node --test tests/); web=$$?; cargo nextest run --workspace --no-fail-fast; rust=$$?; \
+		ST_VENV=$(API_VENV) tests/api/run_schemathesis.sh; api=$$?; exit $$((web | rust | api))'
 
 # What `make dev` needs: the Python tools (LocalStack, cargo-lambda, cfn-lint) and Dynoxide.
 tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide
 
-# What `make test` needs on top: cargo-nextest, the web tests' npm packages, Debian's Chromium.
-test-tools: web/node_modules/.installed
+# What `make test` needs on top: cargo-nextest, the web tests' npm packages, Debian's Chromium,
+# and the API description's checkers (a venv of their own: their pins differ from LocalStack's).
+test-tools: web/node_modules/.installed $(API_VENV)/.installed
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
@@ -43,6 +47,13 @@ $(VENV)/.installed: localstack/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r localstack/requirements.txt
+	touch $@
+
+$(API_VENV)/.installed: tests/api/requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is needed (e.g. pyenv install 3.13)"; exit 1; }
+	$(PYTHON) -m venv $(API_VENV)
+	$(API_VENV)/bin/pip install --quiet --upgrade pip
+	$(API_VENV)/bin/pip install --quiet -r tests/api/requirements.txt
 	touch $@
 
 $(HOME)/.cargo/bin/dynoxide:
