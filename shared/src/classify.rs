@@ -8,6 +8,8 @@
 //! deleted or rejected document writes nothing. Classification never touches the quota; the
 //! event's screening does, for objects that must not stay (see [`screen`]).
 
+use std::time::Instant;
+
 use aws_lambda_events::s3::S3Event;
 use serde::Serialize;
 
@@ -16,6 +18,7 @@ pub use crate::classifier::{Classifier, TermMatchClassifier};
 use crate::error::ApiError;
 use crate::extract::{extract_bounded, ExtractError, Format};
 use crate::invocation::Invocation;
+use crate::metrics::{milliseconds, Unit};
 use crate::model::{
     object_key, parse_object_key, Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, UserId,
 };
@@ -24,6 +27,8 @@ use crate::table::RecordOutcome;
 use crate::App;
 
 const EXCERPT_CHARS: usize = 300;
+/// The metrics' operation for classification, by event or on demand.
+const OPERATION: &str = "classify";
 
 /// What classifying one document did.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +87,7 @@ async fn classify_document(
                     "the document is {size} bytes; text is extracted from documents of at most {limit} bytes"
                 )),
                 ObjectRead::Bytes(bytes) => {
-                    match extract_bounded(&app.sandbox, format, &bytes, &config.extraction_limits()).await {
+                    match extract_timed(app, format, &bytes).await {
                         // Never a bare `unclassified`, which would read as "no topic matched".
                         Ok(text) if text.trim().is_empty() => Classification::no_text(),
                         Ok(text) => return record(app, classifier, invocation, document, &text).await,
@@ -97,6 +102,19 @@ async fn classify_document(
         }
     };
     store(app, invocation, document, classification).await
+}
+
+/// The text of `bytes`, bounded (see `extract`); how long that took is a metric.
+async fn extract_timed(app: &App, format: Format, bytes: &[u8]) -> Result<String, ExtractError> {
+    let started = Instant::now();
+    let text = extract_bounded(&app.sandbox, format, bytes, &app.config.extraction_limits()).await;
+    app.metrics.emit(OPERATION, &[], &[("ExtractionTime", Unit::Milliseconds, milliseconds(started.elapsed()))]);
+    text
+}
+
+/// Every stored verdict is counted by its status.
+fn count_outcome(app: &App, status: ClassificationStatus) {
+    app.metrics.emit(OPERATION, &[("Status", status.as_str())], &[("ClassificationOutcomes", Unit::Count, 1.0)]);
 }
 
 /// Scores `text` against the user's current topics and stores the verdict; if the chosen topic
@@ -130,7 +148,8 @@ async fn record(
         };
         match app.table.record_classification(invocation, &document.owner, document.id, &classification).await? {
             RecordOutcome::Recorded => {
-                return Ok(ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })))
+                count_outcome(app, classification.status);
+                return Ok(ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })));
             }
             RecordOutcome::DocumentGone => return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument)),
             RecordOutcome::TopicGone => continue,
@@ -146,7 +165,10 @@ async fn store(
     classification: Classification,
 ) -> Result<ClassifyOutcome, ApiError> {
     Ok(match app.table.record_classification(invocation, &document.owner, document.id, &classification).await? {
-        RecordOutcome::Recorded => ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })),
+        RecordOutcome::Recorded => {
+            count_outcome(app, classification.status);
+            ClassifyOutcome::Recorded(Box::new(Document { classification, ..document }))
+        }
         _ => ClassifyOutcome::Skipped(SkipReason::NoDocument),
     })
 }
@@ -257,10 +279,12 @@ pub async fn handle_s3_event(
             Ok(Screening::Orphan) => {
                 tracing::info!(user = user.as_str(), %id, "object without a document removed");
                 summary.orphans_removed += 1;
+                app.metrics.emit(OPERATION, &[], &[("OrphansRemoved", Unit::Count, 1.0)]);
                 Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument))
             }
             Ok(Screening::OverQuota) => {
                 summary.rejected += 1;
+                app.metrics.emit(OPERATION, &[], &[("QuotaRefusals", Unit::Count, 1.0)]);
                 Ok(ClassifyOutcome::Skipped(SkipReason::Rejected))
             }
             Err(error) => Err(error),

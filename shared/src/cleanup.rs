@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::auth::now_unix;
 use crate::error::ApiError;
 use crate::invocation::Invocation;
+use crate::metrics::Unit;
 use crate::model::{object_key, DocumentStatus};
 use crate::table::{all_pending_shards, PendingEntry};
 use crate::App;
@@ -71,6 +72,7 @@ pub async fn run(app: &App, limits: CleanupLimits) -> CleanupSummary {
         for (shard, start, done) in shards.iter_mut().filter(|(_, _, done)| !*done) {
             if summary.pages >= limits.page_budget || Instant::now() >= limits.stop_at {
                 tracing::info!(?summary, "clean-up stopped early; the next run continues");
+                record(app, &summary);
                 return summary;
             }
             summary.pages += 1;
@@ -105,7 +107,20 @@ pub async fn run(app: &App, limits: CleanupLimits) -> CleanupSummary {
     }
     summary.complete = summary.failed == 0;
     tracing::info!(?summary, "clean-up finished");
+    record(app, &summary);
     summary
+}
+
+/// `CleanupIncomplete` is 1 when a run stopped before the index was empty: a backlog if it
+/// lasts (`template.yaml` alarms on it).
+fn record(app: &App, summary: &CleanupSummary) {
+    let removals = (summary.removed + summary.removals_finished) as f64;
+    let incomplete = if summary.complete { 0.0 } else { 1.0 };
+    app.metrics.emit(
+        "cleanup",
+        &[],
+        &[("CleanupRemovals", Unit::Count, removals), ("CleanupIncomplete", Unit::Count, incomplete)],
+    );
 }
 
 async fn settle_document(app: &App, invocation: &Invocation, entry: &PendingEntry) -> Result<Settled, ApiError> {

@@ -6,6 +6,7 @@ use sandbox::Limits;
 
 pub use crate::error::ConfigError;
 use crate::extract::MAX_TEXT_CHARS;
+use crate::metrics::DEFAULT_NAMESPACE;
 use crate::table::QuotaPolicy;
 
 /// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.
@@ -55,6 +56,8 @@ pub struct Config {
     pub classify_min_score: f64,
     /// Open the connections to DynamoDB and S3 during init (set in AWS by template.yaml).
     pub warm_connections: bool,
+    /// CloudWatch namespace of the metrics (see `metrics`).
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -108,6 +111,7 @@ impl Config {
             },
             warm_connections: flag("WARM_CONNECTIONS")?,
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
+            metrics_namespace: non_empty("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
         };
         if config.pending_upload_max_age <= config.upload_url_expiry {
             return Err(ConfigError::Inconsistent(format!(

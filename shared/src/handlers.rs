@@ -2,12 +2,13 @@
 //! the caller, parses the input, calls one workflow step and maps its typed outcome to HTTP;
 //! errors become `{"detail": ...}` in one place (`http::respond`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::auth::{caller, now_unix};
 use crate::classify::{self, Classifier, ClassifyOutcome, SkipReason};
@@ -28,37 +29,51 @@ const MAX_PAGE_SIZE: u32 = 100;
 
 /// POST /api/documents/upload-url
 pub async fn upload_url(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(handle_upload_url(app, &request).await))
+    Ok(answer(app, "upload-url", handle_upload_url(app, &request)).await)
 }
 
 /// POST /api/documents/{id}/confirm
 pub async fn confirm(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(handle_confirm(app, &request).await))
+    Ok(answer(app, "confirm", handle_confirm(app, &request)).await)
 }
 
 /// GET /api/auth/me/quota
 pub async fn quota(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(handle_quota(app, &request).await))
+    Ok(answer(app, "quota", handle_quota(app, &request)).await)
 }
 
 /// DELETE /api/documents/{id}
 pub async fn delete(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(handle_delete(app, &request).await))
+    Ok(answer(app, "delete", handle_delete(app, &request)).await)
 }
 
 /// GET /api/documents and GET /api/documents/{id}
 pub async fn documents(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(handle_documents(app, &request).await))
+    Ok(answer(app, "documents", handle_documents(app, &request)).await)
 }
 
 /// POST /api/documents/{id}/classify
 pub async fn reclassify(app: &App, classifier: &dyn Classifier, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(handle_reclassify(app, classifier, &request).await))
+    Ok(answer(app, "reclassify", handle_reclassify(app, classifier, &request)).await)
 }
 
 /// GET /api/topics, POST /api/topics, DELETE /api/topics/{id}
 pub async fn topics(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(handle_topics(app, &request).await))
+    Ok(answer(app, "topics", handle_topics(app, &request)).await)
+}
+
+/// Runs one request's work in a span naming its operation (every log line of it carries the
+/// operation, beside the runtime's request id), maps its result to HTTP and records its
+/// metrics.
+async fn answer(
+    app: &App,
+    operation: &'static str,
+    work: impl std::future::Future<Output = Result<Response<Body>, ApiError>>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let response = respond(work.instrument(tracing::info_span!("request", operation)).await);
+    app.metrics.request(operation, response.status().as_u16(), started.elapsed());
+    response
 }
 
 fn identify(app: &App, request: &Request) -> Result<UserId, ApiError> {

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod handlers;
 pub mod http;
 pub mod invocation;
+pub mod metrics;
 pub mod model;
 pub mod storage;
 pub mod table;
@@ -36,6 +37,7 @@ pub struct App {
     pub storage: ObjectStorage,
     /// Runs document parsers in bounded child processes (see `extract`).
     pub sandbox: sandbox::Sandbox,
+    pub metrics: metrics::Metrics,
 }
 
 impl App {
@@ -49,6 +51,7 @@ impl App {
             table: clients::document_table(&sdk, &config),
             storage: clients::object_storage(&sdk, &config),
             sandbox: sandbox::Sandbox::new(EXTRACTION_CHILDREN),
+            metrics: metrics::Metrics::stdout(&config.metrics_namespace),
             config,
         };
         if app.config.warm_connections {
@@ -67,7 +70,14 @@ impl App {
     }
 }
 
-/// Logging as Lambda expects it (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
+/// Logging as Lambda expects it: JSON lines when `AWS_LAMBDA_LOG_FORMAT` is `JSON`, each with
+/// the runtime's request id (and the operation, see `handlers`), at `LOG_LEVEL` (else Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO). `template.yaml` lets Lambda pass every
+/// line and sets `LOG_LEVEL`: Lambda's own filter would also drop the metric lines.
 pub fn init_tracing() {
+    if let Ok(level) = std::env::var("LOG_LEVEL") {
+        // Runs first thing in `main`, before any other thread exists.
+        std::env::set_var("AWS_LAMBDA_LOG_LEVEL", level);
+    }
     lambda_http::tracing::init_default_subscriber();
 }

@@ -238,7 +238,10 @@ impl DocumentTable {
                 return Ok(Transition::DocumentChanged(failed.item(0).cloned()));
             }
             let Some(index) = quota_index.filter(|&i| failed.failed(i)) else {
-                return Err(ApiError::internal("transition refused", format!("{purpose}: {failed:?}")));
+                return Err(ApiError::internal(
+                    "changing a document's state",
+                    format!("{purpose}: refused by {failed:?}"),
+                ));
             };
             let before = QuotaCounters::from_item(failed.item(index));
             match self.policy.diagnose(&before, &delta, expected_used) {
@@ -254,7 +257,7 @@ impl DocumentTable {
                 refusal => return Ok(Transition::Quota(refusal)),
             }
         }
-        Err(ApiError::internal("transition kept drifting", purpose.to_owned()))
+        Err(ApiError::internal("changing a document's state", format!("{purpose}: the counters kept drifting")))
     }
 
     pub async fn get_document(&self, user: &UserId, id: DocumentId) -> Result<Option<Document>, ApiError> {

@@ -214,20 +214,20 @@ impl DocumentTable {
                             Cancellation::Transient => format!("cancelled: {codes:?}"),
                             Cancellation::Other => {
                                 return Err(ApiError::internal(
-                                    "transaction cancelled",
+                                    "running a transaction",
                                     format!("{purpose}: reasons {reasons:?}"),
                                 ))
                             }
                         }
                     }
                     Err(error) if is_transient_error(&error) => format!("{error}"),
-                    Err(error) => return Err(ApiError::internal("transaction failed", error)),
+                    Err(error) => return Err(ApiError::internal("running a transaction", error)),
                 },
             };
             let pause = backoff(attempt);
             if !invocation.has_time_for(pause) {
                 return Err(ApiError::internal(
-                    "transaction kept failing until the deadline",
+                    "running a transaction",
                     format!("{purpose}: {attempt} attempts, last: {retry_reason}"),
                 ));
             }

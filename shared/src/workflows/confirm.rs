@@ -13,9 +13,12 @@ use std::time::Duration;
 use crate::auth::now_unix;
 use crate::error::{ApiError, QuotaExceeded};
 use crate::invocation::Invocation;
+use crate::metrics::Unit;
 use crate::model::{object_key, Document, DocumentId, DocumentStatus, UserId};
 use crate::table::{ConfirmWrite, QuotaCounters, QuotaRefusal};
 use crate::App;
+
+const OPERATION: &str = "confirm";
 
 /// Bytes read from the start of the object (its type can be checked from them).
 const HEAD_BYTES: u64 = 1024;
@@ -63,13 +66,17 @@ pub async fn confirm(
     while invocation.has_time_for(Duration::ZERO) {
         match app.table.confirm_upload(invocation, &document, size, &counters, now_unix()).await? {
             ConfirmWrite::Confirmed { used_bytes } => {
-                return Ok(ConfirmOutcome::Uploaded { id, size_bytes: size, used_bytes })
+                let charged = [("DocumentsConfirmed", Unit::Count, 1.0), ("BytesCharged", Unit::Bytes, size as f64)];
+                app.metrics.emit(OPERATION, &[], &charged);
+                return Ok(ConfirmOutcome::Uploaded { id, size_bytes: size, used_bytes });
             }
             ConfirmWrite::Refused(QuotaRefusal::UsageMoved(now)) => counters = now,
             ConfirmWrite::Refused(QuotaRefusal::OverQuota(before)) => {
                 return reject(app, invocation, &document, size, &before).await
             }
-            ConfirmWrite::Refused(other) => return Err(ApiError::internal("confirm refused", format!("{other:?}"))),
+            ConfirmWrite::Refused(other) => {
+                return Err(ApiError::internal("confirming an upload", format!("unexpected refusal {other:?}")))
+            }
             ConfirmWrite::NotPending(None) => {
                 // An object under our key with no row is an orphan (its upload was cleaned up or
                 // deleted before the PUT landed); ids are never reused, so nothing can claim it.
@@ -83,7 +90,7 @@ pub async fn confirm(
             }
         }
     }
-    Err(ApiError::internal("confirm", "the usage kept changing until the deadline"))
+    Err(ApiError::internal("confirming an upload", "the usage kept changing until the deadline"))
 }
 
 /// Marks the document rejected and removes its object; answers 413 with the figures that
@@ -101,6 +108,7 @@ async fn reject(
         if let Err(error) = app.storage.delete_object(&key).await {
             tracing::warn!(%error, key, "could not remove rejected object; clean-up will");
         }
+        app.metrics.emit(OPERATION, &[], &[("QuotaRefusals", Unit::Count, 1.0)]);
         let quota = before.view(app.table.policy());
         return Ok(ConfirmOutcome::OverQuota(QuotaExceeded {
             used_bytes: quota.used_bytes,
@@ -136,7 +144,8 @@ fn settled(app: &App, document: &Document, counters: &QuotaCounters) -> ConfirmO
 }
 
 async fn remove_orphan(app: &App, key: &str) {
-    if let Err(error) = app.storage.delete_object(key).await {
-        tracing::warn!(%error, key, "could not remove orphan object");
+    match app.storage.delete_object(key).await {
+        Ok(()) => app.metrics.emit(OPERATION, &[], &[("OrphansRemoved", Unit::Count, 1.0)]),
+        Err(error) => tracing::warn!(%error, key, "could not remove orphan object"),
     }
 }

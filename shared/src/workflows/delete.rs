@@ -2,7 +2,9 @@
 
 use crate::error::ApiError;
 use crate::invocation::Invocation;
+use crate::metrics::Unit;
 use crate::model::{DocumentId, UserId};
+use crate::table::QuotaDelta;
 use crate::App;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub async fn delete(
             return Ok(DeleteOutcome::NotFound);
         };
         if app.table.delete_document(invocation, &document).await? {
+            let refunded = -QuotaDelta::removed(&document).used;
+            app.metrics.emit("delete", &[], &[("BytesRefunded", Unit::Bytes, refunded as f64)]);
             let key = document.object_key();
             // The removal record written with the deletion makes clean-up retry this if it
             // fails, and repeat it once no upload URL can create the object again.

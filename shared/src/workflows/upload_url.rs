@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::auth::now_unix;
 use crate::error::{ApiError, QuotaExceeded};
 use crate::invocation::Invocation;
+use crate::metrics::Unit;
 use crate::model::{Document, DocumentId, NewUpload, UserId};
 use crate::table::NewDocumentRefusal;
 use crate::App;
@@ -54,7 +55,10 @@ pub async fn upload_url(
             headers: presigned.headers,
             expires_at: now + expiry.as_secs() as i64,
         }),
-        Err(NewDocumentRefusal::OverQuota(exceeded)) => UploadUrlOutcome::OverQuota(exceeded),
+        Err(NewDocumentRefusal::OverQuota(exceeded)) => {
+            app.metrics.emit("upload-url", &[], &[("QuotaRefusals", Unit::Count, 1.0)]);
+            UploadUrlOutcome::OverQuota(exceeded)
+        }
         Err(NewDocumentRefusal::TooManyPending { open, max }) => UploadUrlOutcome::TooManyPending { open, max },
     })
 }

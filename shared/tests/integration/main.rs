@@ -10,4 +10,5 @@ mod cleanup;
 mod events;
 mod failures;
 mod http_api;
+mod metrics;
 mod quota_race;
