@@ -223,6 +223,12 @@ function putToStorage(upload, file, onProgress) {
   });
 }
 
+/** The file's SHA-256 in base64: signed into the PUT, so storage refuses any other bytes. */
+async function sha256Base64(file) {
+  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
 async function uploadFile(file) {
   const item = document.createElement("li");
   const label = document.createElement("span");
@@ -242,6 +248,7 @@ async function uploadFile(file) {
 
   const start = await api("POST", "/api/documents/upload-url", {
     filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size,
+    checksum_sha256: await sha256Base64(file),
   });
   if (start.status !== 200) return fail(describeError(start.status, start.body));
   const id = start.body.document_id;

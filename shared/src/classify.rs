@@ -201,7 +201,7 @@ async fn screen(app: &App, invocation: &Invocation, user: &UserId, id: DocumentI
     if size <= counters.room(app.table.policy()) {
         return Ok(Screening::Classify(Box::new(document)));
     }
-    if app.table.reject_upload(invocation, &document, size).await? {
+    if app.table.reject_upload(invocation, &document, size, None).await? {
         app.storage.delete_object(&key).await?;
         tracing::info!(user = user.as_str(), %id, size, "an undeclared upload does not fit the quota; rejected");
         return Ok(Screening::OverQuota);

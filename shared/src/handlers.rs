@@ -129,6 +129,7 @@ async fn handle_confirm(app: &App, request: &Request) -> Result<Response<Body>, 
             &json!({ "id": id, "size_bytes": size_bytes, "used_bytes": used_bytes, "status": DocumentStatus::Uploaded }),
         )),
         ConfirmOutcome::OverQuota(exceeded) => Err(ApiError::QuotaExceeded(exceeded)),
+        ConfirmOutcome::WrongContent(detail) => Err(ApiError::UnsupportedMediaType(detail)),
         ConfirmOutcome::NotFound => Err(ApiError::NotFound("Document")),
         ConfirmOutcome::NotInStorage => Err(ApiError::invalid(
             "Upload not found in storage: PUT the file to upload_url before confirming (the URL may have expired)",
@@ -165,6 +166,7 @@ struct DocumentView {
     size_bytes: Option<u64>,
     created_at: String,
     uploaded_at: Option<String>,
+    checksum_sha256: Option<String>,
     #[serde(flatten)]
     classification: Classification,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,6 +183,7 @@ impl DocumentView {
             size_bytes: document.size_bytes,
             created_at: rfc3339(document.created_at),
             uploaded_at: document.uploaded_at.map(rfc3339),
+            checksum_sha256: document.checksum_sha256,
             classification: document.classification,
             download_url,
         }

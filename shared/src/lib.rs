@@ -14,6 +14,7 @@ pub mod http;
 pub mod invocation;
 pub mod metrics;
 pub mod model;
+pub mod sniff;
 pub mod storage;
 pub mod table;
 pub mod workflows;

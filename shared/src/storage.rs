@@ -9,6 +9,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::Client;
 
 use crate::error::ApiError;
+use crate::model::Document;
 
 /// A presigned PUT and the exact headers the client must send with it.
 #[derive(Debug, Clone)]
@@ -185,23 +186,22 @@ impl ObjectStorage {
             .map_err(|e| ApiError::internal("removing an object", e))
     }
 
-    /// Signs a PUT of `key`. The content type is always signed; the length when known.
+    /// Signs the PUT of `document`'s object. The content type is always signed; the length and
+    /// the SHA-256 checksum when declared (storage then refuses other bytes: `BadDigest`).
     /// `If-None-Match: *` is signed too, so the URL can create the object once and never
     /// overwrite it after confirm charged its size.
-    pub async fn presign_upload(
-        &self,
-        key: &str,
-        content_type: &str,
-        content_length: Option<u64>,
-        expires_in: Duration,
-    ) -> Result<PresignedUpload, ApiError> {
+    pub async fn presign_upload(&self, document: &Document, expires_in: Duration) -> Result<PresignedUpload, ApiError> {
         let presigning =
             PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("presigning a PUT", e))?;
-        let mut put =
-            self.public.put_object().bucket(&self.bucket).key(key).content_type(content_type).if_none_match("*");
-        if let Some(length) = content_length {
-            put = put.content_length(length as i64);
-        }
+        let put = self
+            .public
+            .put_object()
+            .bucket(&self.bucket)
+            .key(document.object_key())
+            .content_type(&document.content_type)
+            .if_none_match("*")
+            .set_content_length(document.declared_size_bytes.map(|length| length as i64))
+            .set_checksum_sha256(document.checksum_sha256.clone());
         let request = put.presigned(presigning).await.map_err(|e| ApiError::internal("presigning a PUT", e))?;
         // Only the signed headers are the client's business (the SDK may add others, such as a
         // trace id, that are not part of the signature).

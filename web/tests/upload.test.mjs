@@ -100,6 +100,18 @@ test("an upload that does not fit shows the 413 figures and charges nothing", as
   await page.close();
 });
 
+test("a .pdf that is really text is refused with the 415 message, and nothing is charged", async () => {
+  const page = await signedInPage(WEB_URL, newUser());
+  await page.setInputFiles("#files", [
+    { name: "minutes.pdf", mimeType: "application/pdf", buffer: Buffer.from("Minutes: nothing to report.\n") },
+  ]);
+  await page.click("#upload-form button[type=submit]");
+  const message = await page.waitForSelector("#messages .message.error");
+  assert.match(await message.textContent(), /declared as application\/pdf but its content is text/);
+  assert.equal(await usedBytes(page), 0);
+  await page.close();
+});
+
 test("a page on an origin the bucket's CORS does not allow cannot PUT", async () => {
   const page = await signedInPage(OTHER_ORIGIN_WEB_URL, newUser());
   await page.setInputFiles("#files", [{ name: "blocked.txt", mimeType: "text/plain", buffer: Buffer.from("hello") }]);

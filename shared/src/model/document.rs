@@ -101,6 +101,10 @@ pub struct Document {
     pub created_at: i64,
     pub uploaded_at: Option<i64>,
     pub classification: Classification,
+    /// Base64 SHA-256 of the file, when the client declared one (storage verified it).
+    pub checksum_sha256: Option<String>,
+    /// Why a rejected document's content was refused; `None` when it did not fit the quota.
+    pub rejection_reason: Option<String>,
 }
 
 impl Document {
@@ -123,6 +127,8 @@ impl Document {
             created_at: now,
             uploaded_at: None,
             classification: Classification::pending(),
+            checksum_sha256: None,
+            rejection_reason: None,
         }
     }
 

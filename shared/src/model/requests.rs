@@ -2,6 +2,9 @@
 
 use serde::Deserialize;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
 use super::{ModelError, MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS};
 
 /// The largest object S3 stores (5 TiB). Sizes are also counted in signed 64-bit deltas, which
@@ -50,6 +53,9 @@ pub struct UploadUrlRequest {
     pub content_type: String,
     #[serde(default)]
     pub size_bytes: Option<u64>,
+    /// Base64 SHA-256 of the file: signed into the PUT, so storage refuses other bytes.
+    #[serde(default)]
+    pub checksum_sha256: Option<String>,
 }
 
 /// An upload request that passed validation.
@@ -59,6 +65,7 @@ pub struct NewUpload {
     /// As the client sent it (trimmed); it is signed and must be sent back verbatim.
     pub content_type: String,
     pub size_bytes: Option<u64>,
+    pub checksum_sha256: Option<String>,
 }
 
 impl UploadUrlRequest {
@@ -97,12 +104,24 @@ impl UploadUrlRequest {
                 "size_bytes is {size}; an object holds at most {MAX_OBJECT_BYTES} bytes (5 TiB)"
             )));
         }
+        let checksum_sha256 = self.checksum_sha256.map(|c| c.trim().to_owned());
+        if checksum_sha256.as_deref().is_some_and(|c| !is_sha256_base64(c)) {
+            return Err(ModelError::Invalid(
+                "checksum_sha256 must be the base64 SHA-256 of the file (32 bytes, 44 characters)".into(),
+            ));
+        }
         Ok(NewUpload {
             filename: filename.to_owned(),
             content_type: content_type.to_owned(),
             size_bytes: self.size_bytes,
+            checksum_sha256,
         })
     }
+}
+
+/// A SHA-256 digest in standard base64 with padding, as S3's `x-amz-checksum-sha256` takes it.
+fn is_sha256_base64(value: &str) -> bool {
+    value.len() == 44 && STANDARD.decode(value).is_ok_and(|digest| digest.len() == 32)
 }
 
 #[cfg(test)]
@@ -115,7 +134,12 @@ mod tests {
     }
 
     fn request(filename: &str, content_type: &str) -> UploadUrlRequest {
-        UploadUrlRequest { filename: filename.into(), content_type: content_type.into(), size_bytes: None }
+        UploadUrlRequest {
+            filename: filename.into(),
+            content_type: content_type.into(),
+            size_bytes: None,
+            checksum_sha256: None,
+        }
     }
 
     #[test]
@@ -132,6 +156,16 @@ mod tests {
         for size in [MAX_OBJECT_BYTES + 1, 1 << 63, u64::MAX] {
             let err = sized(size).validate(&allowed()).unwrap_err();
             assert_eq!(crate::ApiError::from(err).status().as_u16(), 422, "{size}");
+        }
+    }
+
+    #[test]
+    fn checksums_are_base64_sha256_digests() {
+        let with = |c: &str| UploadUrlRequest { checksum_sha256: Some(c.into()), ..request("a.txt", "text/plain") };
+        let digest = "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="; // SHA-256 of "hello"
+        assert_eq!(with(digest).validate(&allowed()).unwrap().checksum_sha256.as_deref(), Some(digest));
+        for bad in ["", "abc", "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ", "aGVsbG8=", "!!!!"] {
+            assert!(with(bad).validate(&allowed()).is_err(), "{bad:?}");
         }
     }
 

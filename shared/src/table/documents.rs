@@ -37,7 +37,7 @@ pub enum ConfirmWrite {
     /// Charged now; `used_bytes` is the usage right after this charge.
     Confirmed { used_bytes: u64 },
     /// The document was not pending (any more): as it is now, or `None` when gone.
-    NotPending(Option<Document>),
+    NotPending(Option<Box<Document>>),
     /// The quota refused; nothing written.
     Refused(QuotaRefusal),
 }
@@ -69,6 +69,8 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
             excerpt: get_s(item, "excerpt").map(str::to_owned),
             reason: get_s(item, "classification_reason").map(str::to_owned),
         },
+        checksum_sha256: get_s(item, "checksum_sha256").map(str::to_owned),
+        rejection_reason: get_s(item, "rejection_reason").map(str::to_owned),
     })
 }
 
@@ -93,6 +95,9 @@ impl DocumentTable {
         ]);
         if let Some(size) = document.declared_size_bytes {
             item.insert("declared_size_bytes".to_owned(), n(size));
+        }
+        if let Some(checksum) = &document.checksum_sha256 {
+            item.insert("checksum_sha256".to_owned(), s(checksum));
         }
         let put = Put::builder()
             .table_name(&self.table)
@@ -145,25 +150,32 @@ impl DocumentTable {
         let expected = Some(counters.used_bytes);
         Ok(match self.transition(invocation, &purpose, &document.owner, doc, vec![], delta, expected).await? {
             Transition::Done => ConfirmWrite::Confirmed { used_bytes: counters.used_bytes + size },
-            Transition::DocumentChanged(item) => ConfirmWrite::NotPending(item.as_ref().and_then(parse_document)),
+            Transition::DocumentChanged(item) => {
+                ConfirmWrite::NotPending(item.as_ref().and_then(parse_document).map(Box::new))
+            }
             Transition::Quota(refusal) => ConfirmWrite::Refused(refusal),
         })
     }
 
-    /// Marks a pending document rejected (it did not fit) and releases what it held. It stays in
-    /// the pending index, so clean-up removes it (and its object, if removing that fails now).
-    /// Returns false when the document was no longer pending.
+    /// Marks a pending document rejected (it did not fit, or with `reason`, its content is not
+    /// what was declared) and releases what it held. It stays in the pending index, so clean-up
+    /// removes it (and its object, if removing that fails now). Returns false when the document
+    /// was no longer pending.
     pub async fn reject_upload(
         &self,
         invocation: &Invocation,
         document: &Document,
         size: u64,
+        reason: Option<&str>,
     ) -> Result<bool, ApiError> {
-        let expr = status_in(&[DocumentStatus::Pending]).and(
-            Expr::update("SET #status = :rejected, size_bytes = :size")
-                .value(":rejected", s(DocumentStatus::Rejected.as_str()))
-                .value(":size", n(size)),
-        );
+        let mut set = "SET #status = :rejected, size_bytes = :size".to_owned();
+        let mut values =
+            Expr::default().value(":rejected", s(DocumentStatus::Rejected.as_str())).value(":size", n(size));
+        if let Some(reason) = reason {
+            set.push_str(", rejection_reason = :reason");
+            values = values.value(":reason", s(reason));
+        }
+        let expr = status_in(&[DocumentStatus::Pending]).and(values).and(Expr::update(set));
         let doc = self.document_update(document, expr)?;
         let delta = QuotaDelta::rejected(document.declared_size_bytes);
         let purpose = format!("reject {} {}", document.owner.as_str(), document.id);

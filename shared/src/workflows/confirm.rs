@@ -7,6 +7,9 @@
 //! that `used_bytes` is still what was read, so the usage after the charge is known exactly
 //! without reading it back. A concurrent charge or refund fails that condition and hands back
 //! the counters as they are now; the transaction is sent again with them.
+//!
+//! The object's first bytes must be what its declared type says (`sniff`): a `.pdf` holding
+//! text is refused with a 415 before anything is charged.
 
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use crate::error::{ApiError, QuotaExceeded};
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
 use crate::model::{object_key, Document, DocumentId, DocumentStatus, UserId};
+use crate::sniff;
 use crate::table::{ConfirmWrite, QuotaCounters, QuotaRefusal};
 use crate::App;
 
@@ -33,6 +37,8 @@ pub enum ConfirmOutcome {
     },
     /// Did not fit (now, or when an earlier confirm rejected it): nothing charged, ever.
     OverQuota(QuotaExceeded),
+    /// Its content is not the declared type (now, or earlier): the detail names both.
+    WrongContent(String),
     NotFound,
     /// Nothing in storage yet (or the URL expired unused).
     NotInStorage,
@@ -63,6 +69,9 @@ pub async fn confirm(
     }
     let Some(object) = object else { return Ok(ConfirmOutcome::NotInStorage) };
     let size = object.size;
+    if let Err(mismatch) = sniff::check(&document.content_type, &object.head, size) {
+        return reject(app, invocation, &document, size, Refusal::Content(mismatch.detail())).await;
+    }
     while invocation.has_time_for(Duration::ZERO) {
         match app.table.confirm_upload(invocation, &document, size, &counters, now_unix()).await? {
             ConfirmWrite::Confirmed { used_bytes } => {
@@ -72,7 +81,7 @@ pub async fn confirm(
             }
             ConfirmWrite::Refused(QuotaRefusal::UsageMoved(now)) => counters = now,
             ConfirmWrite::Refused(QuotaRefusal::OverQuota(before)) => {
-                return reject(app, invocation, &document, size, &before).await
+                return reject(app, invocation, &document, size, Refusal::Quota(before)).await
             }
             ConfirmWrite::Refused(other) => {
                 return Err(ApiError::internal("confirming an upload", format!("unexpected refusal {other:?}")))
@@ -93,28 +102,46 @@ pub async fn confirm(
     Err(ApiError::internal("confirming an upload", "the usage kept changing until the deadline"))
 }
 
-/// Marks the document rejected and removes its object; answers 413 with the figures that
-/// refused it. If a concurrent request settled the document first, answers as that one did.
+/// Why confirm refuses an object.
+enum Refusal {
+    /// It does not fit: the counters that refused it.
+    Quota(QuotaCounters),
+    /// Its bytes are not what was declared: the 415's detail.
+    Content(String),
+}
+
+/// Marks the document rejected and removes its object, charging nothing; answers 413 with the
+/// figures that refused it, or 415 naming the declared and the detected types. If a concurrent
+/// request settled the document first, answers as that one did.
 async fn reject(
     app: &App,
     invocation: &Invocation,
     document: &Document,
     size: u64,
-    before: &QuotaCounters,
+    refusal: Refusal,
 ) -> Result<ConfirmOutcome, ApiError> {
-    if app.table.reject_upload(invocation, document, size).await? {
+    let reason = match &refusal {
+        Refusal::Quota(_) => None,
+        Refusal::Content(detail) => Some(detail.as_str()),
+    };
+    if app.table.reject_upload(invocation, document, size, reason).await? {
         let key = document.object_key();
         // If this fails the rejected row stays in the pending index and clean-up removes it.
         if let Err(error) = app.storage.delete_object(&key).await {
             tracing::warn!(%error, key, "could not remove rejected object; clean-up will");
         }
-        app.metrics.emit(OPERATION, &[], &[("QuotaRefusals", Unit::Count, 1.0)]);
-        let quota = before.view(app.table.policy());
-        return Ok(ConfirmOutcome::OverQuota(QuotaExceeded {
-            used_bytes: quota.used_bytes,
-            limit_bytes: quota.limit_bytes,
-            rejected_bytes: size,
-        }));
+        return Ok(match refusal {
+            Refusal::Content(detail) => ConfirmOutcome::WrongContent(detail),
+            Refusal::Quota(before) => {
+                app.metrics.emit(OPERATION, &[], &[("QuotaRefusals", Unit::Count, 1.0)]);
+                let quota = before.view(app.table.policy());
+                ConfirmOutcome::OverQuota(QuotaExceeded {
+                    used_bytes: quota.used_bytes,
+                    limit_bytes: quota.limit_bytes,
+                    rejected_bytes: size,
+                })
+            }
+        });
     }
     let (now, counters) = tokio::try_join!(
         app.table.get_document(&document.owner, document.id),
@@ -133,6 +160,9 @@ fn settled(app: &App, document: &Document, counters: &QuotaCounters) -> ConfirmO
     match document.status {
         DocumentStatus::Uploaded => {
             ConfirmOutcome::Uploaded { id: document.id, size_bytes: size, used_bytes: quota.used_bytes }
+        }
+        DocumentStatus::Rejected if document.rejection_reason.is_some() => {
+            ConfirmOutcome::WrongContent(document.rejection_reason.clone().unwrap_or_default())
         }
         DocumentStatus::Rejected => ConfirmOutcome::OverQuota(QuotaExceeded {
             used_bytes: quota.used_bytes,

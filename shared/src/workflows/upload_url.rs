@@ -41,13 +41,13 @@ pub async fn upload_url(
     upload: NewUpload,
 ) -> Result<UploadUrlOutcome, ApiError> {
     let now = now_unix();
-    let document = Document::pending(user, upload.filename, upload.content_type, upload.size_bytes, now);
+    let document = Document {
+        checksum_sha256: upload.checksum_sha256,
+        ..Document::pending(user, upload.filename, upload.content_type, upload.size_bytes, now)
+    };
     let expiry = app.config.upload_url_expiry;
     // Signing is local, so the table write is this request's only round trip.
-    let presigned = app
-        .storage
-        .presign_upload(&document.object_key(), &document.content_type, document.declared_size_bytes, expiry)
-        .await?;
+    let presigned = app.storage.presign_upload(&document, expiry).await?;
     Ok(match app.table.create_document(invocation, &document).await? {
         Ok(()) => UploadUrlOutcome::Created(UploadTicket {
             document_id: document.id,

@@ -308,3 +308,52 @@ async fn list_pages_newest_first_without_gaps_or_repeats() {
     }
     assert_eq!(seen, created);
 }
+
+#[tokio::test]
+async fn a_declared_checksum_is_signed_and_storage_refuses_other_bytes() {
+    use base64::Engine;
+    use sha2::Digest;
+    let api = Api::new();
+    let user = new_user();
+    let digest = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b"hello"));
+    let body = json!({ "filename": "h.txt", "content_type": "text/plain", "size_bytes": 5, "checksum_sha256": digest });
+    let upload = api.call(Method::POST, "/api/documents/upload-url", &user, Some(body)).await;
+    assert_eq!(upload.status, 200, "{}", upload.body);
+    assert_eq!(upload.body["headers"]["X-Amz-Checksum-Sha256"], digest.as_str());
+    // Other bytes of the same length: storage checks the digest.
+    assert_eq!(api.put_object(&upload.body, b"jello".to_vec()).await, 400);
+    // Leaving the signed header out breaks the signature.
+    let mut request = api.http.put(upload.body["upload_url"].as_str().unwrap());
+    for (name, value) in upload.body["headers"].as_object().unwrap() {
+        if !name.eq_ignore_ascii_case("x-amz-checksum-sha256") && !name.eq_ignore_ascii_case("content-length") {
+            request = request.header(name, value.as_str().unwrap());
+        }
+    }
+    assert_eq!(request.body(b"hello".to_vec()).send().await.unwrap().status(), 403);
+    assert_eq!(api.put_object(&upload.body, b"hello".to_vec()).await, 200);
+    let id = upload.body["document_id"].as_str().unwrap();
+    assert_eq!(api.confirm(&user, id).await.status, 200);
+    assert_eq!(api.get(&user, id).await.body["checksum_sha256"], digest.as_str());
+    let bad = json!({ "filename": "h.txt", "content_type": "text/plain", "checksum_sha256": "aGVsbG8=" });
+    assert_detail(&api.call(Method::POST, "/api/documents/upload-url", &user, Some(bad)).await, 422);
+}
+
+#[tokio::test]
+async fn content_that_is_not_the_declared_type_is_refused_at_confirm_and_charges_nothing() {
+    let api = Api::new();
+    let user = new_user();
+    let text = b"Minutes of the meeting: nothing to report.".to_vec();
+    let upload = api.upload_url(&user, "report.pdf", "application/pdf", Some(text.len() as u64)).await;
+    assert_eq!(api.put_object(&upload.body, text).await, 200);
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    let refused = api.confirm(&user, &id).await;
+    assert_detail(&refused, 415);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(detail.contains("application/pdf") && detail.contains("text"), "{detail}");
+    assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 0, "limit_bytes": 104857600, "reserved_bytes": 0 }));
+    assert_eq!(api.get(&user, &id).await.body["status"], "rejected");
+    let key = object_key(&UserId::parse(&user).unwrap(), DocumentId::parse(&id).unwrap());
+    assert_eq!(app().await.storage.object_size(&key).await.unwrap(), None, "the object is removed");
+    // Confirming again answers the same.
+    assert_eq!(api.confirm(&user, &id).await.body, refused.body);
+}

@@ -72,6 +72,20 @@ async fn race_confirms(app: Arc<App>, user: &str, staged: &[(String, u64)]) {
             other => panic!("unexpected {other}: {}", replies[0].body),
         }
     }
+    // Each answer's used_bytes is a value the usage really passed through: taking for every
+    // accepted document its smallest answer (its charge; a retry reads the usage later, and it
+    // only grows here), those values in order are the running sums of the charges, one by one.
+    let mut charges: Vec<(u64, u64)> = staged
+        .iter()
+        .filter(|(id, _)| answers[id][0].status == 200)
+        .map(|(id, size)| (answers[id].iter().map(|r| r.body["used_bytes"].as_u64().unwrap()).min().unwrap(), *size))
+        .collect();
+    charges.sort();
+    let mut running = 0;
+    for (used, size) in &charges {
+        running += size;
+        assert_eq!(*used, running, "a confirm answered a usage the quota never had: {charges:?}");
+    }
     let quota = app.table.get_quota(&owner).await.unwrap();
     println!(
         "quota race: {} confirms ({DOCUMENTS} documents x2) in {elapsed:?}; accepted {accepted} ({accepted_bytes} bytes), \
@@ -171,4 +185,52 @@ async fn confirm_racing_delete_never_leaves_a_charge_without_a_document() {
         assert_eq!(api.used_bytes(&user).await, 0, "round {round}");
         assert_eq!(api.get(&user, &id).await.status, 404);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn fifty_reservations_race_and_never_promise_more_than_the_limit() {
+    let api = Arc::new(Api::new());
+    let user = new_user();
+    let app = Arc::new(app().await);
+    let owner = UserId::parse(&user).unwrap();
+    app.table.set_user_limit(&owner, Some(LIMIT)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..DOCUMENTS {
+        let (app, api, user) = (app.clone(), api.clone(), user.clone());
+        tasks.push(tokio::spawn(async move {
+            let size = size_of(i);
+            let request = crate::common::upload_url_request(&user, "r.txt", Some(size));
+            let upload = reply_of(handlers::upload_url(&app, request).await.unwrap());
+            if upload.status != 200 {
+                assert_eq!(upload.status, 413, "{}", upload.body);
+                return (size, false);
+            }
+            assert_eq!(api.put_object(&upload.body, vec![b'r'; size as usize]).await, 200);
+            let id = upload.body["document_id"].as_str().unwrap().to_owned();
+            let confirm =
+                reply_of(handlers::confirm(&app, event_request("confirm.json", &user, Some(&id))).await.unwrap());
+            assert_eq!(confirm.status, 200, "a reserved upload always fits at confirm: {}", confirm.body);
+            (size, true)
+        }));
+    }
+    let (mut accepted, mut accepted_bytes, mut refused) = (0, 0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (size, true) => {
+                accepted += 1;
+                accepted_bytes += size;
+            }
+            (_, false) => refused += 1,
+        }
+    }
+    let counters = app.table.get_quota_counters(&owner).await.unwrap();
+    println!(
+        "reservation race: {DOCUMENTS} upload-url + confirm; accepted {accepted} ({accepted_bytes} bytes), refused \
+         {refused}; used {} reserved {} of limit {LIMIT}",
+        counters.used_bytes, counters.reserved_bytes
+    );
+    assert!(accepted_bytes <= LIMIT, "promised more than the limit");
+    assert!(accepted > 0 && refused > 0, "the limit let some in and kept some out");
+    assert_eq!(counters.used_bytes, accepted_bytes);
+    assert_eq!((counters.reserved_bytes, counters.pending_uploads), (0, 0), "everything settled");
 }
