@@ -132,7 +132,8 @@ async fn settle_document(app: &App, invocation: &Invocation, entry: &PendingEntr
     if document.status == DocumentStatus::Uploaded || !app.table.delete_document(invocation, &document).await? {
         return Ok(Settled::Skipped);
     }
-    // The row is settled; the object goes now, or with the removal record on a later run.
+    // The row is settled; the object (or the parts) go now, or with the removal record later.
+    app.storage.abort_unfinished(&document).await;
     app.storage.delete_object(&object_key(owner, *id)).await?;
     app.table.finish_removal(owner, *id).await?;
     Ok(Settled::Removed)

@@ -7,6 +7,7 @@ use sandbox::Limits;
 pub use crate::error::ConfigError;
 use crate::extract::MAX_TEXT_CHARS;
 use crate::metrics::DEFAULT_NAMESPACE;
+use crate::model::MIN_PART_BYTES;
 use crate::table::QuotaPolicy;
 
 /// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.
@@ -42,6 +43,8 @@ pub struct Config {
     pub pending_upload_max_age: Duration,
     /// At most this many pending uploads per user (upload-url answers 429 beyond).
     pub max_pending_uploads: u64,
+    /// Size of each part of a multipart upload but the last (at least S3's 5 MiB).
+    pub multipart_part_size: u64,
     /// Items per Query page of the pending index, and pages one clean-up run may read.
     pub cleanup_page_size: i32,
     pub cleanup_page_budget: u64,
@@ -111,8 +114,15 @@ impl Config {
             },
             warm_connections: flag("WARM_CONNECTIONS")?,
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
+            multipart_part_size: number("MULTIPART_PART_SIZE_BYTES", 8 * 1024 * 1024)?,
             metrics_namespace: non_empty("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
         };
+        if config.multipart_part_size < MIN_PART_BYTES {
+            return Err(ConfigError::Inconsistent(format!(
+                "MULTIPART_PART_SIZE_BYTES ({}) is below S3's smallest part ({MIN_PART_BYTES} bytes)",
+                config.multipart_part_size
+            )));
+        }
         if config.pending_upload_max_age <= config.upload_url_expiry {
             return Err(ConfigError::Inconsistent(format!(
                 "PENDING_UPLOAD_MAX_AGE_SECONDS ({}) must be greater than UPLOAD_URL_EXPIRY_SECONDS ({}): \

@@ -19,9 +19,10 @@ use crate::http::{
 };
 use crate::invocation::Invocation;
 use crate::model::{
-    Classification, Document, DocumentId, DocumentStatus, NewTopicRequest, TopicId, UploadUrlRequest, UserId,
+    Classification, Document, DocumentId, DocumentStatus, MultipartPlan, NewTopicRequest, PartsRequest, TopicId,
+    UploadUrlRequest, UserId,
 };
-use crate::workflows::{self, ConfirmOutcome, DeleteOutcome, UploadUrlOutcome};
+use crate::workflows::{self, ConfirmOutcome, DeleteOutcome, PartsOutcome, UploadUrlOutcome, UploadWay};
 use crate::App;
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -35,6 +36,11 @@ pub async fn upload_url(app: &App, request: Request) -> Result<Response<Body>, E
 /// POST /api/documents/{id}/confirm
 pub async fn confirm(app: &App, request: Request) -> Result<Response<Body>, Error> {
     Ok(answer(app, "confirm", handle_confirm(app, &request)).await)
+}
+
+/// POST /api/documents/{id}/parts, GET /api/documents/{id}/parts
+pub async fn parts(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    Ok(answer(app, "parts", handle_parts(app, &request)).await)
 }
 
 /// GET /api/auth/me/quota
@@ -90,11 +96,16 @@ fn invocation(request: &Request) -> Invocation {
 
 #[derive(Serialize)]
 struct UploadUrlResponse {
-    upload_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upload_url: Option<String>,
     document_id: DocumentId,
     expires_at: String,
     /// Send exactly these headers with the PUT: they are part of the signature.
-    headers: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    /// Instead of the two above for a multipart upload: how it is cut into parts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    multipart: Option<MultipartPlan>,
 }
 
 async fn handle_upload_url(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -102,15 +113,16 @@ async fn handle_upload_url(app: &App, request: &Request) -> Result<Response<Body
     let user = identify(app, request)?;
     let upload = json_body::<UploadUrlRequest>(request)?.validate(&app.config.allowed_content_types)?;
     match workflows::upload_url(app, &invocation(request), user, upload).await? {
-        UploadUrlOutcome::Created(ticket) => Ok(json_response(
-            StatusCode::OK,
-            &UploadUrlResponse {
-                upload_url: ticket.upload_url,
-                document_id: ticket.document_id,
-                expires_at: rfc3339(ticket.expires_at),
-                headers: ticket.headers,
-            },
-        )),
+        UploadUrlOutcome::Created(ticket) => {
+            let (upload_url, headers, multipart) = match ticket.how {
+                UploadWay::SinglePut(put) => (Some(put.url), Some(put.headers), None),
+                UploadWay::Multipart(plan) => (None, None, Some(plan)),
+            };
+            let expires_at = rfc3339(ticket.expires_at);
+            let answer =
+                UploadUrlResponse { upload_url, document_id: ticket.document_id, expires_at, headers, multipart };
+            Ok(json_response(StatusCode::OK, &answer))
+        }
         UploadUrlOutcome::OverQuota(exceeded) => Err(ApiError::QuotaExceeded(exceeded)),
         UploadUrlOutcome::TooManyPending { open, max } => Err(ApiError::TooManyRequests(format!(
             "{open} uploads are already waiting for their file and confirmation (at most {max}): \
@@ -135,6 +147,45 @@ async fn handle_confirm(app: &App, request: &Request) -> Result<Response<Body>, 
             "Upload not found in storage: PUT the file to upload_url before confirming (the URL may have expired)",
         )),
         ConfirmOutcome::StillPending => Err(ApiError::Conflict("the document is still pending".into())),
+        ConfirmOutcome::MissingParts(missing) => {
+            let numbers: Vec<String> = missing.iter().map(u32::to_string).collect();
+            Err(ApiError::invalid(format!(
+                "parts {} are not in storage (or not with their full length): send them before confirming",
+                numbers.join(", ")
+            )))
+        }
+    }
+}
+
+async fn handle_parts(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+    if request.method() != Method::POST && request.method() != Method::GET {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let user = identify(app, request)?;
+    let id = required_document_id(request)?;
+    let outcome = if request.method() == Method::POST {
+        let numbers = json_body::<PartsRequest>(request)?.validate()?;
+        let signed = workflows::sign_parts(app, &user, id, &numbers).await?;
+        signed.map_answer(|parts| {
+            let parts: Vec<_> = parts
+                .into_iter()
+                .map(|p| json!({ "part_number": p.part_number, "upload_url": p.url.url, "headers": p.url.headers }))
+                .collect();
+            json!({ "parts": parts })
+        })
+    } else {
+        let stored = workflows::stored_parts(app, &user, id).await?;
+        stored.map_answer(|parts| {
+            let parts: Vec<_> =
+                parts.into_iter().map(|(n, size)| json!({ "part_number": n, "size_bytes": size })).collect();
+            json!({ "parts": parts })
+        })
+    };
+    match outcome {
+        PartsOutcome::Answer(body) => Ok(json_response(StatusCode::OK, &body)),
+        PartsOutcome::NotFound => Err(ApiError::NotFound("Document")),
+        PartsOutcome::NotApplicable(detail) => Err(ApiError::Conflict(detail)),
+        PartsOutcome::Invalid(detail) => Err(ApiError::Invalid(detail)),
     }
 }
 

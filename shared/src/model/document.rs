@@ -105,6 +105,15 @@ pub struct Document {
     pub checksum_sha256: Option<String>,
     /// Why a rejected document's content was refused; `None` when it did not fit the quota.
     pub rejection_reason: Option<String>,
+    /// The S3 multipart upload of a document sent in parts, and its part size.
+    pub multipart: Option<MultipartUpload>,
+}
+
+/// A document's S3 multipart upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultipartUpload {
+    pub upload_id: String,
+    pub part_size: u64,
 }
 
 impl Document {
@@ -129,6 +138,7 @@ impl Document {
             classification: Classification::pending(),
             checksum_sha256: None,
             rejection_reason: None,
+            multipart: None,
         }
     }
 

@@ -4,10 +4,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod document;
+mod multipart;
 mod requests;
 
-pub use document::{Classification, ClassificationStatus, Document, Quota, Topic};
-pub use requests::{NewTopicRequest, NewUpload, UploadUrlRequest, MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS};
+pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic};
+pub use multipart::{MultipartPlan, MAX_PARTS, MIN_PART_BYTES};
+pub use requests::{
+    NewTopicRequest, NewUpload, PartsRequest, UploadUrlRequest, MAX_PARTS_PER_REQUEST, MAX_TOPIC_DESCRIPTION_CHARS,
+    MAX_TOPIC_NAME_CHARS,
+};
 
 /// Why client input was refused. The HTTP layer chooses the status (`crate::error`); tools and
 /// the S3 event handler read it as they need.

@@ -56,6 +56,9 @@ pub struct UploadUrlRequest {
     /// Base64 SHA-256 of the file: signed into the PUT, so storage refuses other bytes.
     #[serde(default)]
     pub checksum_sha256: Option<String>,
+    /// Send the file in parts (needs `size_bytes`).
+    #[serde(default)]
+    pub multipart: bool,
 }
 
 /// An upload request that passed validation.
@@ -66,6 +69,7 @@ pub struct NewUpload {
     pub content_type: String,
     pub size_bytes: Option<u64>,
     pub checksum_sha256: Option<String>,
+    pub multipart: bool,
 }
 
 impl UploadUrlRequest {
@@ -110,12 +114,43 @@ impl UploadUrlRequest {
                 "checksum_sha256 must be the base64 SHA-256 of the file (32 bytes, 44 characters)".into(),
             ));
         }
+        if self.multipart && self.size_bytes.is_none() {
+            return Err(ModelError::Invalid("a multipart upload needs size_bytes".into()));
+        }
+        if self.multipart && checksum_sha256.is_some() {
+            // S3 checks a multipart upload per part, not as one digest of the whole file.
+            return Err(ModelError::Invalid("checksum_sha256 applies to single uploads only".into()));
+        }
         Ok(NewUpload {
             filename: filename.to_owned(),
             content_type: content_type.to_owned(),
             size_bytes: self.size_bytes,
             checksum_sha256,
+            multipart: self.multipart,
         })
+    }
+}
+
+/// Part URLs one request may ask for.
+pub const MAX_PARTS_PER_REQUEST: usize = 100;
+
+/// The body of POST /api/documents/{id}/parts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartsRequest {
+    pub part_numbers: Vec<u32>,
+}
+
+impl PartsRequest {
+    /// The part numbers, deduplicated and sorted; 1 to 100 of them.
+    pub fn validate(self) -> Result<Vec<u32>, ModelError> {
+        let mut numbers = self.part_numbers;
+        numbers.sort_unstable();
+        numbers.dedup();
+        if numbers.is_empty() || numbers.len() > MAX_PARTS_PER_REQUEST {
+            return Err(ModelError::Invalid(format!("part_numbers must list 1 to {MAX_PARTS_PER_REQUEST} parts")));
+        }
+        Ok(numbers)
     }
 }
 
@@ -139,6 +174,7 @@ mod tests {
             content_type: content_type.into(),
             size_bytes: None,
             checksum_sha256: None,
+            multipart: false,
         }
     }
 

@@ -14,7 +14,9 @@ use super::removals::pending_shard;
 use super::{doc_sk, get_n, get_s, key, n, owner_of, s, status_in, user_pk, DocumentTable, Expr, Item, DOC_PREFIX};
 use crate::error::{ApiError, QuotaExceeded};
 use crate::invocation::Invocation;
-use crate::model::{Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, TopicId, UserId};
+use crate::model::{
+    Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, MultipartUpload, TopicId, UserId,
+};
 
 /// A page of a user's documents, newest first.
 #[derive(Debug)]
@@ -71,6 +73,9 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
         },
         checksum_sha256: get_s(item, "checksum_sha256").map(str::to_owned),
         rejection_reason: get_s(item, "rejection_reason").map(str::to_owned),
+        multipart: get_s(item, "upload_id")
+            .zip(get_n(item, "part_size_bytes"))
+            .map(|(upload_id, part_size)| MultipartUpload { upload_id: upload_id.to_owned(), part_size }),
     })
 }
 
@@ -98,6 +103,10 @@ impl DocumentTable {
         }
         if let Some(checksum) = &document.checksum_sha256 {
             item.insert("checksum_sha256".to_owned(), s(checksum));
+        }
+        if let Some(multipart) = &document.multipart {
+            item.insert("upload_id".to_owned(), s(&multipart.upload_id));
+            item.insert("part_size_bytes".to_owned(), n(multipart.part_size));
         }
         let put = Put::builder()
             .table_name(&self.table)

@@ -17,8 +17,9 @@ use crate::auth::now_unix;
 use crate::error::{ApiError, QuotaExceeded};
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
-use crate::model::{object_key, Document, DocumentId, DocumentStatus, UserId};
+use crate::model::{object_key, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, UserId};
 use crate::sniff;
+use crate::storage::ObjectStart;
 use crate::table::{ConfirmWrite, QuotaCounters, QuotaRefusal};
 use crate::App;
 
@@ -42,6 +43,8 @@ pub enum ConfirmOutcome {
     NotFound,
     /// Nothing in storage yet (or the URL expired unused).
     NotInStorage,
+    /// A multipart upload still lacks these parts (or holds them with another length).
+    MissingParts(Vec<u32>),
     /// A concurrent request left the document pending after all.
     StillPending,
 }
@@ -67,6 +70,13 @@ pub async fn confirm(
     if document.status != DocumentStatus::Pending {
         return Ok(settled(app, &document, &counters));
     }
+    let object = match (object, &document.multipart) {
+        (None, Some(multipart)) => match complete_parts(app, &document, multipart).await? {
+            Ok(object) => object,
+            Err(missing) => return Ok(ConfirmOutcome::MissingParts(missing)),
+        },
+        (object, _) => object,
+    };
     let Some(object) = object else { return Ok(ConfirmOutcome::NotInStorage) };
     let size = object.size;
     if let Err(mismatch) = sniff::check(&document.content_type, &object.head, size) {
@@ -100,6 +110,26 @@ pub async fn confirm(
         }
     }
     Err(ApiError::internal("confirming an upload", "the usage kept changing until the deadline"))
+}
+
+/// Assembles a multipart upload whose parts are all stored with their planned lengths; then the
+/// object exists and confirm goes on as for a single PUT. `Err` names the parts still missing.
+async fn complete_parts(
+    app: &App,
+    document: &Document,
+    multipart: &MultipartUpload,
+) -> Result<Result<Option<ObjectStart>, Vec<u32>>, ApiError> {
+    let key = document.object_key();
+    if let Some(parts) = app.storage.list_parts(&key, &multipart.upload_id).await? {
+        let plan = MultipartPlan::new(document.declared_size_bytes.unwrap_or_default(), multipart.part_size)?;
+        let missing = plan.missing(parts.iter().map(|p| (p.part_number, p.size_bytes)));
+        if !missing.is_empty() {
+            return Ok(Err(missing));
+        }
+        // False when a concurrent confirm completed it first: the object is there either way.
+        app.storage.complete_multipart(&key, &multipart.upload_id, &parts).await?;
+    }
+    Ok(Ok(app.storage.peek(&key, HEAD_BYTES).await?))
 }
 
 /// Why confirm refuses an object.

@@ -31,8 +31,8 @@ pub async fn delete(
             let refunded = -QuotaDelta::removed(&document).used;
             app.metrics.emit("delete", &[], &[("BytesRefunded", Unit::Bytes, refunded as f64)]);
             let key = document.object_key();
-            // The removal record written with the deletion makes clean-up retry this if it
-            // fails, and repeat it once no upload URL can create the object again.
+            app.storage.abort_unfinished(&document).await;
+            // The removal record written with the deletion makes clean-up retry this if it fails.
             if let Err(error) = app.storage.delete_object(&key).await {
                 tracing::warn!(%error, key, "object removal failed; clean-up will retry");
             }

@@ -4,8 +4,10 @@
 
 mod confirm;
 mod delete;
+mod parts;
 mod upload_url;
 
 pub use confirm::{confirm, ConfirmOutcome};
 pub use delete::{delete, DeleteOutcome};
-pub use upload_url::{upload_url, UploadTicket, UploadUrlOutcome};
+pub use parts::{sign_parts, stored_parts, PartsOutcome, SignedPart};
+pub use upload_url::{upload_url, UploadTicket, UploadUrlOutcome, UploadWay};

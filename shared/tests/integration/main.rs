@@ -11,4 +11,5 @@ mod events;
 mod failures;
 mod http_api;
 mod metrics;
+mod multipart;
 mod quota_race;

@@ -1,15 +1,19 @@
-//! The S3 adapter: object size, removal and presigned URLs.
+//! The S3 adapter: object reads, removal, presigned URLs, and multipart uploads (`multipart`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
-use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::Client;
 
 use crate::error::ApiError;
 use crate::model::Document;
+
+mod multipart;
+
+pub use multipart::StoredPart;
 
 /// A presigned PUT and the exact headers the client must send with it.
 #[derive(Debug, Clone)]
@@ -203,15 +207,7 @@ impl ObjectStorage {
             .set_content_length(document.declared_size_bytes.map(|length| length as i64))
             .set_checksum_sha256(document.checksum_sha256.clone());
         let request = put.presigned(presigning).await.map_err(|e| ApiError::internal("presigning a PUT", e))?;
-        // Only the signed headers are the client's business (the SDK may add others, such as a
-        // trace id, that are not part of the signature).
-        let signed = signed_header_names(request.uri());
-        let headers = request
-            .headers()
-            .filter(|(name, _)| signed.iter().any(|s| s.eq_ignore_ascii_case(name)))
-            .map(|(name, value)| (canonical_header_name(name), value.to_owned()))
-            .collect();
-        Ok(PresignedUpload { url: request.uri().to_owned(), headers })
+        Ok(PresignedUpload::from(request))
     }
 
     /// Signs a GET of `key` that downloads under `filename`.
@@ -228,6 +224,20 @@ impl ObjectStorage {
             .await
             .map_err(|e| ApiError::internal("presigning a GET", e))?;
         Ok(request.uri().to_owned())
+    }
+}
+
+impl From<PresignedRequest> for PresignedUpload {
+    /// The URL and the headers the client must send: only the signed ones are its business (the
+    /// SDK may add others, such as a trace id, that are not part of the signature).
+    fn from(request: PresignedRequest) -> Self {
+        let signed = signed_header_names(request.uri());
+        let headers = request
+            .headers()
+            .filter(|(name, _)| signed.iter().any(|s| s.eq_ignore_ascii_case(name)))
+            .map(|(name, value)| (canonical_header_name(name), value.to_owned()))
+            .collect();
+        Self { url: request.uri().to_owned(), headers }
     }
 }
 

@@ -1,0 +1,9 @@
+use lambda_http::{run, service_fn, Error};
+use shared::{handlers, App};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    shared::init_tracing();
+    let app = App::from_env().await?;
+    run(service_fn(|request| handlers::parts(&app, request))).await
+}

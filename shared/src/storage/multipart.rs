@@ -1,0 +1,140 @@
+//! Multipart uploads: a large file travels in parts the client sends side by side and can send
+//! again one by one (a dropped connection costs one part, not the file). upload-url starts the
+//! upload, the parts route signs one URL per part, confirm completes it, delete and clean-up abort
+//! it (and the bucket's lifecycle rule aborts what they miss).
+
+use std::time::Duration;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use super::{ObjectStorage, PresignedUpload};
+use crate::error::ApiError;
+use crate::model::{Document, DocumentStatus};
+
+/// A part storage holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPart {
+    pub part_number: u32,
+    pub size_bytes: u64,
+    pub e_tag: String,
+}
+
+/// S3's answer when the upload id no longer exists (completed or aborted).
+fn is_no_such_upload(error: &impl ProvideErrorMetadata) -> bool {
+    error.code() == Some("NoSuchUpload")
+}
+
+impl ObjectStorage {
+    /// Starts a multipart upload of `key`; returns its upload id.
+    pub async fn start_multipart(&self, key: &str, content_type: &str) -> Result<String, ApiError> {
+        let output = self
+            .internal
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("starting a multipart upload", e))?;
+        output
+            .upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::internal("starting a multipart upload", "no upload id"))
+    }
+
+    /// Signs the PUT of one part with its exact length, so the parts can never add up to more
+    /// than the declared size.
+    pub async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        length: u64,
+        expires_in: Duration,
+    ) -> Result<PresignedUpload, ApiError> {
+        let presigning =
+            PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("presigning a part", e))?;
+        let request = self
+            .public
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number as i32)
+            .content_length(length as i64)
+            .presigned(presigning)
+            .await
+            .map_err(|e| ApiError::internal("presigning a part", e))?;
+        Ok(PresignedUpload::from(request))
+    }
+
+    /// The parts stored so far, in order; `None` when the upload no longer exists.
+    pub async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<StoredPart>>, ApiError> {
+        let mut parts = Vec::new();
+        let mut marker = None;
+        loop {
+            let request = self.internal.list_parts().bucket(&self.bucket).key(key).upload_id(upload_id);
+            let output = match request.set_part_number_marker(marker).send().await {
+                Ok(output) => output,
+                Err(error) if error.as_service_error().is_some_and(is_no_such_upload) => return Ok(None),
+                Err(error) => return Err(ApiError::internal("listing the parts of an upload", error)),
+            };
+            parts.extend(output.parts().iter().map(|part| StoredPart {
+                part_number: part.part_number().unwrap_or_default().max(0) as u32,
+                size_bytes: part.size().unwrap_or_default().max(0) as u64,
+                e_tag: part.e_tag().unwrap_or_default().to_owned(),
+            }));
+            marker = output.next_part_number_marker().map(str::to_owned);
+            if !output.is_truncated().unwrap_or(false) || marker.is_none() {
+                return Ok(Some(parts));
+            }
+        }
+    }
+
+    /// Assembles the object from `parts`. False when the upload no longer exists (a concurrent
+    /// confirm completed it, or it was aborted).
+    pub async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[StoredPart]) -> Result<bool, ApiError> {
+        let completed = parts
+            .iter()
+            .map(|p| CompletedPart::builder().part_number(p.part_number as i32).e_tag(&p.e_tag).build())
+            .collect();
+        let result = self
+            .internal
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(is_no_such_upload) => Ok(false),
+            Err(error) => Err(ApiError::internal("completing a multipart upload", error)),
+        }
+    }
+
+    /// Drops the multipart upload of a document removed while still pending, so its parts stop
+    /// being stored (and billed). A failure is logged: the bucket's lifecycle rule drops it later.
+    pub async fn abort_unfinished(&self, document: &Document) {
+        let Some(multipart) = document.multipart.as_ref().filter(|_| document.status == DocumentStatus::Pending) else {
+            return;
+        };
+        if let Err(error) = self.abort_multipart(&document.object_key(), &multipart.upload_id).await {
+            tracing::warn!(%error, id = %document.id, "could not abort a multipart upload; the lifecycle rule will");
+        }
+    }
+
+    /// Drops an upload and its parts; dropping one that no longer exists succeeds.
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), ApiError> {
+        let result =
+            self.internal.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(is_no_such_upload) => Ok(()),
+            Err(error) => Err(ApiError::internal("aborting a multipart upload", error)),
+        }
+    }
+}

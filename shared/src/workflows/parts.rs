@@ -1,0 +1,114 @@
+//! The parts of a multipart upload: signed URLs for the parts a client asks for, and the parts
+//! storage already holds, so a client can resume after a reload and send only what is missing.
+
+use std::time::Duration;
+
+use crate::auth::now_unix;
+use crate::error::ApiError;
+use crate::model::{Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, UserId};
+use crate::storage::PresignedUpload;
+use crate::App;
+
+#[derive(Debug, Clone)]
+pub struct SignedPart {
+    pub part_number: u32,
+    pub url: PresignedUpload,
+}
+
+#[derive(Debug, Clone)]
+pub enum PartsOutcome<T> {
+    Answer(T),
+    NotFound,
+    /// Not a multipart upload, or not pending any more: the detail says which.
+    NotApplicable(String),
+    /// Part numbers beyond the plan, or the upload's URLs expired.
+    Invalid(String),
+}
+
+impl<T> PartsOutcome<T> {
+    pub fn map_answer<U>(self, f: impl FnOnce(T) -> U) -> PartsOutcome<U> {
+        match self {
+            Self::Answer(answer) => PartsOutcome::Answer(f(answer)),
+            Self::NotFound => PartsOutcome::NotFound,
+            Self::NotApplicable(detail) => PartsOutcome::NotApplicable(detail),
+            Self::Invalid(detail) => PartsOutcome::Invalid(detail),
+        }
+    }
+}
+
+/// Why a document has no parts to sign or list.
+enum Unavailable {
+    NotFound,
+    NotApplicable(String),
+}
+
+impl<T> From<Unavailable> for PartsOutcome<T> {
+    fn from(why: Unavailable) -> Self {
+        match why {
+            Unavailable::NotFound => Self::NotFound,
+            Unavailable::NotApplicable(detail) => Self::NotApplicable(detail),
+        }
+    }
+}
+
+/// The document of a multipart upload still in progress, or why not.
+async fn in_progress(
+    app: &App,
+    user: &UserId,
+    id: DocumentId,
+) -> Result<Result<(Document, MultipartUpload, MultipartPlan), Unavailable>, ApiError> {
+    let Some(document) = app.table.get_document(user, id).await? else { return Ok(Err(Unavailable::NotFound)) };
+    let Some(multipart) = document.multipart.clone() else {
+        return Ok(Err(Unavailable::NotApplicable("the document was not started as a multipart upload".into())));
+    };
+    if document.status != DocumentStatus::Pending {
+        return Ok(Err(Unavailable::NotApplicable(format!("the document is {}", document.status.as_str()))));
+    }
+    let plan = MultipartPlan::new(document.declared_size_bytes.unwrap_or_default(), multipart.part_size)?;
+    Ok(Ok((document, multipart, plan)))
+}
+
+/// POST /api/documents/{id}/parts: one URL per asked part, each signing that part's exact
+/// length, valid until the upload's own expiry.
+pub async fn sign_parts(
+    app: &App,
+    user: &UserId,
+    id: DocumentId,
+    part_numbers: &[u32],
+) -> Result<PartsOutcome<Vec<SignedPart>>, ApiError> {
+    let (document, multipart, plan) = match in_progress(app, user, id).await? {
+        Ok(found) => found,
+        Err(why) => return Ok(why.into()),
+    };
+    let expires_at = document.created_at + app.config.upload_url_expiry.as_secs() as i64;
+    let left = expires_at - now_unix();
+    if left <= 0 {
+        return Ok(PartsOutcome::Invalid("the upload's URLs have expired: start a new upload".into()));
+    }
+    let mut signed = Vec::with_capacity(part_numbers.len());
+    for &number in part_numbers {
+        let Some(length) = plan.part_length(number) else {
+            return Ok(PartsOutcome::Invalid(format!(
+                "part {number} does not exist: parts are 1 to {}",
+                plan.part_count
+            )));
+        };
+        let key = document.object_key();
+        let url = app
+            .storage
+            .presign_part(&key, &multipart.upload_id, number, length, Duration::from_secs(left as u64))
+            .await?;
+        signed.push(SignedPart { part_number: number, url });
+    }
+    Ok(PartsOutcome::Answer(signed))
+}
+
+/// GET /api/documents/{id}/parts: the parts storage holds (number and size).
+pub async fn stored_parts(app: &App, user: &UserId, id: DocumentId) -> Result<PartsOutcome<Vec<(u32, u64)>>, ApiError> {
+    let (document, multipart, _) = match in_progress(app, user, id).await? {
+        Ok(found) => found,
+        Err(why) => return Ok(why.into()),
+    };
+    let parts = app.storage.list_parts(&document.object_key(), &multipart.upload_id).await?.unwrap_or_default();
+    Ok(PartsOutcome::Answer(parts.into_iter().map(|p| (p.part_number, p.size_bytes)).collect()))
+}

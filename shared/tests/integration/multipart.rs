@@ -1,0 +1,129 @@
+//! Multipart uploads end to end: part URLs signed by the parts route, parts PUT to LocalStack,
+//! resumed from what storage holds, completed and charged by confirm, aborted by delete.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{app, assert_detail, new_user, Api};
+
+const PART_SIZE: usize = 8 * 1024 * 1024;
+
+async fn start(api: &Api, user: &str, size: usize) -> (String, Value) {
+    let body = json!({ "filename": "big.txt", "content_type": "text/plain", "size_bytes": size, "multipart": true });
+    let reply = api.call(Method::POST, "/api/documents/upload-url", user, Some(body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    (reply.body["document_id"].as_str().unwrap().to_owned(), reply.body)
+}
+
+async fn sign(api: &Api, user: &str, id: &str, parts: &[u32]) -> Vec<Value> {
+    let reply = api
+        .call(Method::POST, &format!("/api/documents/{id}/parts"), user, Some(json!({ "part_numbers": parts })))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["parts"].as_array().unwrap().clone()
+}
+
+async fn stored(api: &Api, user: &str, id: &str) -> Value {
+    let reply = api.call(Method::GET, &format!("/api/documents/{id}/parts"), user, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["parts"].clone()
+}
+
+/// The file: every byte says which part it belongs to.
+fn file(size: usize) -> Vec<u8> {
+    (0..size).map(|i| b'a' + (i / PART_SIZE) as u8).collect()
+}
+
+fn part(file: &[u8], number: usize) -> Vec<u8> {
+    file[(number - 1) * PART_SIZE..(number * PART_SIZE).min(file.len())].to_vec()
+}
+
+#[tokio::test]
+async fn a_file_in_parts_is_resumed_completed_and_charged_once() {
+    let (api, user) = (Api::new(), new_user());
+    let size = 2 * PART_SIZE + 1000;
+    let content = file(size);
+    let (id, answer) = start(&api, &user, size).await;
+    assert_eq!(answer["multipart"], json!({ "part_size": PART_SIZE, "part_count": 3 }));
+    assert!(answer.get("upload_url").is_none() && answer.get("headers").is_none(), "{answer}");
+    assert_eq!(api.quota(&user).await.body["reserved_bytes"], size);
+
+    let urls = sign(&api, &user, &id, &[3, 1, 2, 2]).await;
+    let numbers: Vec<u64> = urls.iter().map(|u| u["part_number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2, 3], "sorted, once each");
+    assert_eq!(urls[2]["headers"]["Content-Length"], "1000", "the last part takes the rest");
+    // Part 2 arrives; part 3 with a different length is refused by its signature.
+    assert_eq!(api.put_object(&urls[1], part(&content, 2)).await, 200);
+    assert_eq!(api.put_object(&urls[2], part(&content, 3)[..999].to_vec()).await, 403);
+    let early = api.confirm(&user, &id).await;
+    assert_detail(&early, 422);
+    assert!(early.body["detail"].as_str().unwrap().contains("parts 1, 3"), "{}", early.body);
+
+    // After a reload the client asks what is there and sends only the rest.
+    let held = stored(&api, &user, &id).await;
+    assert_eq!(held, json!([{ "part_number": 2, "size_bytes": PART_SIZE }]));
+    let missing: Vec<u32> = (1..=3).filter(|n| !stored_has(&held, *n)).collect();
+    assert_eq!(missing, [1, 3]);
+    for url in sign(&api, &user, &id, &missing).await {
+        let number = url["part_number"].as_u64().unwrap() as usize;
+        assert_eq!(api.put_object(&url, part(&content, number)).await, 200);
+    }
+    let confirm = api.confirm(&user, &id).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert_eq!(confirm.body["size_bytes"], size);
+    assert_eq!(confirm.body["used_bytes"], size);
+    assert_eq!(api.confirm(&user, &id).await.body, confirm.body, "a second confirm answers the same");
+    assert_eq!(
+        api.quota(&user).await.body,
+        json!({ "used_bytes": size, "limit_bytes": 104857600, "reserved_bytes": 0 })
+    );
+    let document = api.get(&user, &id).await.body;
+    let download = reqwest::get(document["download_url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(download.bytes().await.unwrap().to_vec(), content, "the parts, in order");
+    // Once uploaded there are no parts to sign any more.
+    let after = api
+        .call(Method::POST, &format!("/api/documents/{id}/parts"), &user, Some(json!({ "part_numbers": [1] })))
+        .await;
+    assert_detail(&after, 409);
+}
+
+fn stored_has(parts: &Value, number: u32) -> bool {
+    parts.as_array().is_some_and(|parts| parts.iter().any(|p| p["part_number"] == number))
+}
+
+#[tokio::test]
+async fn deleting_an_unfinished_multipart_upload_aborts_it() {
+    let (api, user) = (Api::new(), new_user());
+    let (id, _) = start(&api, &user, PART_SIZE + 10).await;
+    let urls = sign(&api, &user, &id, &[1]).await;
+    assert_eq!(api.put_object(&urls[0], vec![b'p'; PART_SIZE]).await, 200);
+    assert_eq!(api.delete(&user, &id).await.status, 204);
+    let app = app().await;
+    let uploads = app
+        .storage
+        .client()
+        .list_multipart_uploads()
+        .bucket(app.storage.bucket())
+        .prefix(format!("users/{user}/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "no parts left billing storage: {:?}", uploads.uploads());
+    assert_eq!(api.quota(&user).await.body["reserved_bytes"], 0);
+}
+
+#[tokio::test]
+async fn multipart_requests_that_cannot_work_are_refused_with_a_detail() {
+    let (api, user) = (Api::new(), new_user());
+    let no_size = json!({ "filename": "a.txt", "content_type": "text/plain", "multipart": true });
+    assert_detail(&api.call(Method::POST, "/api/documents/upload-url", &user, Some(no_size)).await, 422);
+    let (id, _) = start(&api, &user, 100).await;
+    for bad in [json!({ "part_numbers": [2] }), json!({ "part_numbers": [] }), json!({ "parts": [1] })] {
+        assert_detail(&api.call(Method::POST, &format!("/api/documents/{id}/parts"), &user, Some(bad)).await, 422);
+    }
+    let single = api.upload_url(&user, "b.txt", "text/plain", Some(5)).await;
+    let single_id = single.body["document_id"].as_str().unwrap();
+    assert_detail(&api.call(Method::GET, &format!("/api/documents/{single_id}/parts"), &user, None).await, 409);
+    assert_detail(&api.call(Method::GET, &format!("/api/documents/{id}/parts"), &new_user(), None).await, 404);
+    assert_detail(&api.call(Method::DELETE, &format!("/api/documents/{id}/parts"), &user, None).await, 405);
+}
