@@ -98,6 +98,10 @@ function signIn(newToken) {
   $("who").hidden = false;
   $("sign-in").hidden = true;
   $("app").hidden = false;
+  const unfinished = unfinishedUploads();
+  if (unfinished.length) {
+    showMessage(`Unfinished uploads: ${unfinished.map((u) => u.name).join(", ")}. Select the same file again to resume.`);
+  }
   refresh();
 }
 
@@ -203,24 +207,118 @@ function contentTypeOf(file) {
   return TYPES_BY_EXTENSION[extension] ?? file.type ?? "application/octet-stream";
 }
 
-/** PUTs the file to the presigned URL with exactly the signed headers, reporting progress. */
-function putToStorage(upload, file, onProgress) {
+/** PUTs `blob` to a presigned URL with exactly its signed headers; `onProgress(bytesSent)`. */
+function putToStorage(signed, blob, onProgress) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
-    request.open("PUT", upload.upload_url);
-    for (const [name, value] of Object.entries(upload.headers)) {
+    request.open("PUT", signed.upload_url);
+    for (const [name, value] of Object.entries(signed.headers)) {
       // The browser sets Content-Length itself (and refuses to let scripts set it).
       if (name.toLowerCase() !== "content-length") request.setRequestHeader(name, value);
     }
-    request.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+    request.upload.onprogress = (event) => onProgress(event.loaded);
     request.onload = () => (request.status >= 200 && request.status < 300
       ? resolve()
       : reject(new Error(request.status === 403
         ? "storage refused the upload (the link expired or the file changed)"
         : `storage answered ${request.status}`)));
     request.onerror = () => reject(new Error("the upload was blocked or the connection failed"));
-    request.send(file);
+    request.send(blob);
   });
+}
+
+// --- multipart uploads, resumable ------------------------------------------------------------
+
+const MULTIPART_FROM = 16 * 1024 * 1024; // files from this size go in parts
+const PARTS_IN_FLIGHT = 3;
+const PART_ATTEMPTS = 4;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Unfinished multipart uploads of the signed-in user, remembered across reloads. */
+const unfinishedKey = () => `unfinished-uploads:${subjectOf(token)}`;
+function unfinishedUploads() {
+  try {
+    return JSON.parse(localStorage.getItem(unfinishedKey()) ?? "[]");
+  } catch {
+    return [];
+  }
+}
+function rememberUpload(entry) {
+  localStorage.setItem(unfinishedKey(), JSON.stringify([...unfinishedUploads(), entry]));
+}
+function forgetUpload(id) {
+  localStorage.setItem(unfinishedKey(), JSON.stringify(unfinishedUploads().filter((u) => u.id !== id)));
+}
+
+/** Recognises the same file picked again: name, size and a digest of its first MiB. */
+async function fileTag(file) {
+  const digest = await crypto.subtle.digest("SHA-256", await file.slice(0, 1024 * 1024).arrayBuffer());
+  return `${file.name}|${file.size}|${btoa(String.fromCharCode(...new Uint8Array(digest)))}`;
+}
+
+/**
+ * Sends `file` in parts, several at a time, each retried with backoff; resumes an upload of the
+ * same file that a reload or a failure interrupted, sending only the parts storage lacks.
+ * Answers the document id, ready to confirm.
+ */
+async function uploadInParts(file, onProgress) {
+  const tag = await fileTag(file);
+  let entry = unfinishedUploads().find((u) => u.tag === tag);
+  let held = new Map();
+  if (entry) {
+    const { status, body } = await api("GET", `/api/documents/${entry.id}/parts`);
+    if (status === 200) {
+      held = new Map(body.parts.map((p) => [p.part_number, p.size_bytes]));
+    } else {
+      forgetUpload(entry.id); // gone: deleted, cleaned up or confirmed
+      entry = null;
+    }
+  }
+  if (!entry) {
+    const start = await api("POST", "/api/documents/upload-url", {
+      filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size, multipart: true,
+    });
+    if (start.status !== 200) throw new Error(describeError(start.status, start.body));
+    const { part_size: partSize, part_count: partCount } = start.body.multipart;
+    entry = { id: start.body.document_id, name: file.name, tag, partSize, partCount };
+    rememberUpload(entry);
+  }
+  const { partSize, partCount } = entry;
+  const lengthOf = (n) => Math.min(partSize, file.size - (n - 1) * partSize);
+  const missing = [];
+  for (let n = 1; n <= partCount; n += 1) if (held.get(n) !== lengthOf(n)) missing.push(n);
+  let stored = file.size - missing.reduce((sum, n) => sum + lengthOf(n), 0);
+  const sending = new Map();
+  const report = () => onProgress((stored + [...sending.values()].reduce((a, b) => a + b, 0)) / file.size);
+  report();
+  const urls = new Map();
+  for (let i = 0; i < missing.length; i += 100) {
+    const { status, body } = await api("POST", `/api/documents/${entry.id}/parts`, { part_numbers: missing.slice(i, i + 100) });
+    if (status !== 200) throw new Error(describeError(status, body));
+    for (const part of body.parts) urls.set(part.part_number, part);
+  }
+  const queue = [...missing];
+  const worker = async () => {
+    while (queue.length) {
+      const n = queue.shift();
+      const blob = file.slice((n - 1) * partSize, (n - 1) * partSize + lengthOf(n));
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await putToStorage(urls.get(n), blob, (sent) => { sending.set(n, sent); report(); });
+          break;
+        } catch (error) {
+          sending.delete(n);
+          if (attempt >= PART_ATTEMPTS) throw error;
+          await sleep(250 * 2 ** attempt * (0.5 + Math.random()));
+        }
+      }
+      sending.delete(n);
+      stored += lengthOf(n);
+      report();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, missing.length) }, worker));
+  return entry.id;
 }
 
 /** The file's SHA-256 in base64: signed into the PUT, so storage refuses any other bytes. */
@@ -246,23 +344,36 @@ async function uploadFile(file) {
     item.remove();
   };
 
-  const start = await api("POST", "/api/documents/upload-url", {
-    filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size,
-    checksum_sha256: await sha256Base64(file),
-  });
-  if (start.status !== 200) return fail(describeError(start.status, start.body));
-  const id = start.body.document_id;
-  state.textContent = "uploading…";
-  try {
-    await putToStorage(start.body, file, (share) => { progress.value = share; });
-  } catch (error) {
-    // Nothing reached storage: discard the pending document rather than leave it half-shown.
-    await api("DELETE", `/api/documents/${id}`);
-    return fail(`upload failed: ${error.message}`);
+  let id;
+  if (file.size >= MULTIPART_FROM) {
+    state.textContent = "uploading in parts…";
+    try {
+      id = await uploadInParts(file, (share) => { progress.value = share; });
+    } catch (error) {
+      if (error instanceof SignedOut) throw error;
+      // The parts already stored stay: picking the same file again resumes from them.
+      return fail(`upload failed: ${error.message}. Select the same file again to resume.`);
+    }
+  } else {
+    const start = await api("POST", "/api/documents/upload-url", {
+      filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size,
+      checksum_sha256: await sha256Base64(file),
+    });
+    if (start.status !== 200) return fail(describeError(start.status, start.body));
+    id = start.body.document_id;
+    state.textContent = "uploading…";
+    try {
+      await putToStorage(start.body, file, (sent) => { progress.value = sent / Math.max(file.size, 1); });
+    } catch (error) {
+      // Nothing reached storage: discard the pending document rather than leave it half-shown.
+      await api("DELETE", `/api/documents/${id}`);
+      return fail(`upload failed: ${error.message}`);
+    }
   }
   progress.value = 1;
   state.textContent = "confirming…";
   const confirm = await api("POST", `/api/documents/${id}/confirm`);
+  if (confirm.status !== 422) forgetUpload(id); // settled either way, unless parts are missing
   if (confirm.status !== 200) return fail(describeError(confirm.status, confirm.body));
   state.textContent = `uploaded (${formatBytes(confirm.body.size_bytes)})`;
   item.dataset.status = "uploaded";
