@@ -26,7 +26,8 @@ test: tools test-tools
 	$(API_VENV)/bin/python tests/api/check_routes.py
 	$(VENV)/bin/python localstack/devstack.py test -- bash -c \
 		'(cd web && node --test tests/); web=$$?; cargo nextest run --workspace --no-fail-fast; rust=$$?; \
-		ST_VENV=$(API_VENV) tests/api/run_schemathesis.sh; api=$$?; exit $$((web | rust | api))'
+		ST_VENV=$(API_VENV) tests/api/run_schemathesis.sh; api=$$?; \
+		$(VENV)/bin/python tests/logs/check_secrets.py .stack/test; logs=$$?; exit $$((web | rust | api | logs))'
 
 # What `make dev` needs: the Python tools (LocalStack, cargo-lambda, cfn-lint) and Dynoxide.
 tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide

@@ -11,6 +11,9 @@ const TYPES_BY_EXTENSION = {
 
 let token = sessionStorage.getItem("token");
 let nextCursor = null;
+let topicNames = new Map();
+let pollDelay = 0;
+let pollTimer = null;
 
 class SignedOut extends Error {}
 
@@ -161,7 +164,19 @@ function documentRow(doc, topics) {
   const size = document.createElement("td");
   size.textContent = formatBytes(doc.size_bytes);
   const topic = document.createElement("td");
-  topic.textContent = doc.topic_id ? (topics.get(doc.topic_id) ?? "…") : doc.classification_status ?? "";
+  topic.className = "topic";
+  topic.dataset.status = doc.classification_status;
+  if (doc.classification_status === "classified") {
+    topic.textContent = topics.get(doc.topic_id) ?? "…";
+    const confidence = document.createElement("span");
+    confidence.className = "confidence";
+    confidence.textContent = ` ${Math.round((doc.confidence ?? 0) * 100)}%`;
+    topic.append(confidence);
+  } else {
+    topic.textContent = { no_text: "no text", failed: "could not read" }[doc.classification_status]
+      ?? doc.classification_status ?? "";
+    if (doc.classification_reason) topic.title = doc.classification_reason;
+  }
   const actions = document.createElement("td");
   const remove = document.createElement("button");
   remove.type = "button";
@@ -178,23 +193,67 @@ function documentRow(doc, topics) {
   return row;
 }
 
+async function loadTopics() {
+  const { status, body } = await api("GET", "/api/topics");
+  if (status !== 200) return showMessage(describeError(status, body), "error");
+  topicNames = new Map(body.map((t) => [t.id, t.name]));
+  $("topics").replaceChildren(...body.map((topic) => {
+    const item = document.createElement("li");
+    item.dataset.id = topic.id;
+    const name = document.createElement("strong");
+    name.textContent = topic.name;
+    const description = document.createElement("span");
+    description.className = "description";
+    description.textContent = topic.description;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "link";
+    remove.textContent = "Delete";
+    remove.onclick = async () => {
+      const reply = await api("DELETE", `/api/topics/${topic.id}`);
+      if (reply.status !== 204) showMessage(describeError(reply.status, reply.body), "error");
+      else showMessage(`Deleted the topic ${topic.name}; its documents are unclassified now.`);
+      await refresh();
+    };
+    item.append(name, description, remove);
+    return item;
+  }));
+  const filter = $("topic-filter");
+  const chosen = filter.value;
+  filter.replaceChildren(filter.options[0], ...body.map((topic) => new Option(`filed under ${topic.name}`, topic.id)));
+  filter.value = topicNames.has(chosen) ? chosen : "";
+}
+
 async function loadDocuments(append) {
-  const [topicsReply, page] = await Promise.all([
-    api("GET", "/api/topics"),
-    api("GET", `/api/documents?limit=20${append && nextCursor ? `&cursor=${nextCursor}` : ""}`),
-  ]);
+  const filter = $("topic-filter").value;
+  const query = `limit=20${filter ? `&topic_id=${filter}` : ""}${append && nextCursor ? `&cursor=${nextCursor}` : ""}`;
+  const page = await api("GET", `/api/documents?${query}`);
   if (page.status !== 200) return showMessage(describeError(page.status, page.body), "error");
-  const topics = new Map((topicsReply.status === 200 ? topicsReply.body : []).map((t) => [t.id, t.name]));
-  const rows = page.body.items.map((doc) => documentRow(doc, topics));
+  const rows = page.body.items.map((doc) => documentRow(doc, topicNames));
   if (append) $("documents").append(...rows);
   else $("documents").replaceChildren(...rows);
   nextCursor = page.body.next_cursor;
   $("more").hidden = !nextCursor;
+  pollWhilePending(page.body.items);
+}
+
+/** Classification runs after the upload: look again, less and less often, until it settled. */
+function pollWhilePending(items) {
+  clearTimeout(pollTimer);
+  const pending = items.some((d) => d.classification_status === "pending" && d.status !== "rejected");
+  if (!pending) {
+    pollDelay = 0;
+    return;
+  }
+  pollDelay = Math.min(pollDelay ? pollDelay * 2 : 1000, 15_000);
+  pollTimer = setTimeout(() => loadDocuments(false).catch(() => {}), pollDelay);
 }
 
 async function refresh() {
   try {
-    await Promise.all([refreshQuota(), loadDocuments(false)]);
+    pollDelay = 0;
+    await Promise.all([refreshQuota(), loadTopics()]);
+    await loadDocuments(false);
   } catch (error) {
     if (!(error instanceof SignedOut)) showMessage(`Could not reach the API: ${error.message}`, "error");
   }
@@ -390,6 +449,15 @@ $("token-form").onsubmit = (event) => {
 };
 $("sign-out").onclick = () => signOut();
 $("more").onclick = () => loadDocuments(true);
+$("topic-filter").onchange = () => loadDocuments(false);
+$("topic-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const reply = await api("POST", "/api/topics", { name: $("topic-name").value, description: $("topic-description").value });
+  if (reply.status !== 201) return showMessage(describeError(reply.status, reply.body), "error");
+  $("topic-form").reset();
+  showMessage(`Added the topic ${reply.body.name}: new uploads that match it are filed under it.`);
+  await refresh();
+};
 $("upload-form").onsubmit = async (event) => {
   event.preventDefault();
   const files = [...$("files").files];

@@ -167,6 +167,32 @@ test("an upload interrupted mid-way resumes after a reload and sends only the mi
   await page.close();
 });
 
+test("a topic made on the page files a matching PDF without a reload, and deleting it unfiles it", async () => {
+  const page = await signedInPage(WEB_URL, newUser());
+  await page.fill("#topic-name", "Recipes");
+  await page.fill("#topic-description", "Cooking and baking recipes: flour, sugar, butter, oven");
+  await page.click("#topic-form button[type=submit]");
+  await page.waitForSelector("#topics li:has-text('Recipes')");
+  await page.setInputFiles("#files", [{
+    name: "scones.pdf", mimeType: "application/pdf",
+    buffer: samplePdf("Scones: preheat the oven, rub the butter into the flour, add sugar and bake."),
+  }]);
+  await page.click("#upload-form button[type=submit]");
+  // Filed under the topic by the classify function, shown by the page's own polling.
+  const cell = "#documents tr:has-text('scones.pdf') td.topic";
+  await page.waitForSelector(`${cell}[data-status=classified]`, { timeout: 60_000 });
+  assert.match(await page.textContent(cell), /Recipes/);
+  // Only its documents when filtered by the topic.
+  await page.selectOption("#topic-filter", { label: "filed under Recipes" });
+  await page.waitForFunction(() => document.querySelectorAll("#documents tr").length === 1);
+  await page.selectOption("#topic-filter", "");
+
+  await page.click("#topics li:has-text('Recipes') button");
+  await page.waitForSelector(`${cell}[data-status=unclassified]`);
+  assert.equal(await page.$$eval("#topics li", (items) => items.length), 0);
+  await page.close();
+});
+
 test("a page on an origin the bucket's CORS does not allow cannot PUT", async () => {
   const page = await signedInPage(OTHER_ORIGIN_WEB_URL, newUser());
   await page.setInputFiles("#files", [{ name: "blocked.txt", mimeType: "text/plain", buffer: Buffer.from("hello") }]);

@@ -68,6 +68,9 @@ pub async fn confirm(
         return Ok(ConfirmOutcome::NotFound);
     };
     if document.status != DocumentStatus::Pending {
+        // The three reads are not one snapshot: counters read before a concurrent confirm
+        // committed would not include its charge. Read them again, after the settled document.
+        let counters = app.table.get_quota_counters(user).await?;
         return Ok(settled(app, &document, &counters));
     }
     let object = match (object, &document.multipart) {
