@@ -351,8 +351,15 @@ async function uploadInParts(file, onProgress) {
   const report = () => onProgress((stored + [...sending.values()].reduce((a, b) => a + b, 0)) / file.size);
   report();
   const urls = new Map();
+  const sliceOf = (n) => file.slice((n - 1) * partSize, (n - 1) * partSize + lengthOf(n));
   for (let i = 0; i < missing.length; i += 100) {
-    const { status, body } = await api("POST", `/api/documents/${entry.id}/parts`, { part_numbers: missing.slice(i, i + 100) });
+    const batch = missing.slice(i, i + 100);
+    // Each part's SHA-256 is signed into its URL: storage refuses any other bytes for it.
+    const checksums = {};
+    for (const n of batch) checksums[n] = await sha256Base64(sliceOf(n));
+    const { status, body } = await api("POST", `/api/documents/${entry.id}/parts`, {
+      part_numbers: batch, checksums_sha256: checksums,
+    });
     if (status !== 200) throw new Error(describeError(status, body));
     for (const part of body.parts) urls.set(part.part_number, part);
   }
@@ -360,7 +367,7 @@ async function uploadInParts(file, onProgress) {
   const worker = async () => {
     while (queue.length) {
       const n = queue.shift();
-      const blob = file.slice((n - 1) * partSize, (n - 1) * partSize + lengthOf(n));
+      const blob = sliceOf(n);
       for (let attempt = 1; ; attempt += 1) {
         try {
           await putToStorage(urls.get(n), blob, (sent) => { sending.set(n, sent); report(); });
@@ -380,9 +387,10 @@ async function uploadInParts(file, onProgress) {
   return entry.id;
 }
 
-/** The file's SHA-256 in base64: signed into the PUT, so storage refuses any other bytes. */
-async function sha256Base64(file) {
-  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+/** The SHA-256 of a file (or a part of it) in base64: signed into the PUT, so storage refuses
+ * any other bytes. */
+async function sha256Base64(blob) {
+  const digest = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
   return btoa(String.fromCharCode(...new Uint8Array(digest)));
 }
 

@@ -164,8 +164,8 @@ async fn handle_parts(app: &App, request: &Request) -> Result<Response<Body>, Ap
     let user = identify(app, request)?;
     let id = required_document_id(request)?;
     let outcome = if request.method() == Method::POST {
-        let numbers = json_body::<PartsRequest>(request)?.validate()?;
-        let signed = workflows::sign_parts(app, &user, id, &numbers).await?;
+        let parts = json_body::<PartsRequest>(request)?.validate()?;
+        let signed = workflows::sign_parts(app, &user, id, &parts).await?;
         signed.map_answer(|parts| {
             let parts: Vec<_> = parts
                 .into_iter()

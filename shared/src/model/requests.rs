@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use std::collections::BTreeMap;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -119,7 +121,9 @@ impl UploadUrlRequest {
         }
         if self.multipart && checksum_sha256.is_some() {
             // S3 checks a multipart upload per part, not as one digest of the whole file.
-            return Err(ModelError::Invalid("checksum_sha256 applies to single uploads only".into()));
+            return Err(ModelError::Invalid(
+                "checksum_sha256 applies to single uploads; give each part's checksum when asking for its URL".into(),
+            ));
         }
         Ok(NewUpload {
             filename: filename.to_owned(),
@@ -139,18 +143,44 @@ pub const MAX_PARTS_PER_REQUEST: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct PartsRequest {
     pub part_numbers: Vec<u32>,
+    /// Base64 SHA-256 of some of those parts, by part number: each is signed into its part's URL,
+    /// so storage refuses other bytes for that part.
+    #[serde(default)]
+    pub checksums_sha256: BTreeMap<u32, String>,
+}
+
+/// Parts to sign: their numbers, sorted and unique, and the checksums declared for some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartsToSign {
+    pub numbers: Vec<u32>,
+    pub checksums: BTreeMap<u32, String>,
 }
 
 impl PartsRequest {
-    /// The part numbers, deduplicated and sorted; 1 to 100 of them.
-    pub fn validate(self) -> Result<Vec<u32>, ModelError> {
+    /// 1 to 100 part numbers, deduplicated and sorted; checksums only for those, each a digest.
+    pub fn validate(self) -> Result<PartsToSign, ModelError> {
         let mut numbers = self.part_numbers;
         numbers.sort_unstable();
         numbers.dedup();
         if numbers.is_empty() || numbers.len() > MAX_PARTS_PER_REQUEST {
             return Err(ModelError::Invalid(format!("part_numbers must list 1 to {MAX_PARTS_PER_REQUEST} parts")));
         }
-        Ok(numbers)
+        let mut checksums = BTreeMap::new();
+        for (number, checksum) in self.checksums_sha256 {
+            if numbers.binary_search(&number).is_err() {
+                return Err(ModelError::Invalid(format!(
+                    "checksums_sha256 names part {number}, which is not asked for"
+                )));
+            }
+            let checksum = checksum.trim().to_owned();
+            if !is_sha256_base64(&checksum) {
+                return Err(ModelError::Invalid(format!(
+                    "the checksum of part {number} must be its base64 SHA-256 (32 bytes, 44 characters)"
+                )));
+            }
+            checksums.insert(number, checksum);
+        }
+        Ok(PartsToSign { numbers, checksums })
     }
 }
 

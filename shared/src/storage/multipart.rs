@@ -45,13 +45,14 @@ impl ObjectStorage {
     }
 
     /// Signs the PUT of one part with its exact length, so the parts can never add up to more
-    /// than the declared size.
+    /// than the declared size, and with its SHA-256 when given (storage then refuses other bytes).
     pub async fn presign_part(
         &self,
         key: &str,
         upload_id: &str,
         part_number: u32,
         length: u64,
+        checksum_sha256: Option<&str>,
         expires_in: Duration,
     ) -> Result<PresignedUpload, ApiError> {
         let presigning =
@@ -64,6 +65,7 @@ impl ObjectStorage {
             .upload_id(upload_id)
             .part_number(part_number as i32)
             .content_length(length as i64)
+            .set_checksum_sha256(checksum_sha256.map(str::to_owned))
             .presigned(presigning)
             .await
             .map_err(|e| ApiError::internal("presigning a part", e))?;

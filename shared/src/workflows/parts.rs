@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::auth::now_unix;
 use crate::error::ApiError;
-use crate::model::{Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, UserId};
+use crate::model::{Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, PartsToSign, UserId};
 use crate::storage::PresignedUpload;
 use crate::App;
 
@@ -69,12 +69,12 @@ async fn in_progress(
 }
 
 /// POST /api/documents/{id}/parts: one URL per asked part, each signing that part's exact
-/// length, valid until the upload's own expiry.
+/// length (and its checksum when given), valid until the upload's own expiry.
 pub async fn sign_parts(
     app: &App,
     user: &UserId,
     id: DocumentId,
-    part_numbers: &[u32],
+    parts: &PartsToSign,
 ) -> Result<PartsOutcome<Vec<SignedPart>>, ApiError> {
     let (document, multipart, plan) = match in_progress(app, user, id).await? {
         Ok(found) => found,
@@ -85,8 +85,8 @@ pub async fn sign_parts(
     if left <= 0 {
         return Ok(PartsOutcome::Invalid("the upload's URLs have expired: start a new upload".into()));
     }
-    let mut signed = Vec::with_capacity(part_numbers.len());
-    for &number in part_numbers {
+    let mut signed = Vec::with_capacity(parts.numbers.len());
+    for &number in &parts.numbers {
         let Some(length) = plan.part_length(number) else {
             return Ok(PartsOutcome::Invalid(format!(
                 "part {number} does not exist: parts are 1 to {}",
@@ -94,10 +94,9 @@ pub async fn sign_parts(
             )));
         };
         let key = document.object_key();
-        let url = app
-            .storage
-            .presign_part(&key, &multipart.upload_id, number, length, Duration::from_secs(left as u64))
-            .await?;
+        let checksum = parts.checksums.get(&number).map(String::as_str);
+        let lifetime = Duration::from_secs(left as u64);
+        let url = app.storage.presign_part(&key, &multipart.upload_id, number, length, checksum, lifetime).await?;
         signed.push(SignedPart { part_number: number, url });
     }
     Ok(PartsOutcome::Answer(signed))

@@ -127,3 +127,35 @@ async fn multipart_requests_that_cannot_work_are_refused_with_a_detail() {
     assert_detail(&api.call(Method::GET, &format!("/api/documents/{id}/parts"), &new_user(), None).await, 404);
     assert_detail(&api.call(Method::DELETE, &format!("/api/documents/{id}/parts"), &user, None).await, 405);
 }
+
+#[tokio::test]
+async fn a_part_with_a_declared_checksum_is_verified_by_storage() {
+    use base64::Engine;
+    use sha2::Digest;
+    let (api, user) = (Api::new(), new_user());
+    let (id, _) = start(&api, &user, PART_SIZE + 10).await;
+    let first = vec![b'c'; PART_SIZE];
+    let digest = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&first));
+    let body = json!({ "part_numbers": [1, 2], "checksums_sha256": { "1": digest } });
+    let reply = api.call(Method::POST, &format!("/api/documents/{id}/parts"), &user, Some(body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let urls = reply.body["parts"].as_array().unwrap();
+    assert_eq!(urls[0]["headers"]["X-Amz-Checksum-Sha256"], digest.as_str());
+    assert!(urls[1]["headers"].get("X-Amz-Checksum-Sha256").is_none(), "only where declared");
+    let mut other = first.clone();
+    other[0] = b'd';
+    assert_eq!(api.put_object(&urls[0], other).await, 400, "storage checks the part's digest");
+    assert_eq!(api.put_object(&urls[0], first).await, 200);
+    assert_eq!(api.put_object(&urls[1], vec![b'e'; 10]).await, 200);
+    assert_eq!(api.confirm(&user, &id).await.status, 200);
+    for bad in [
+        json!({ "part_numbers": [1], "checksums_sha256": { "2": digest } }),
+        json!({ "part_numbers": [1], "checksums_sha256": { "1": "abc" } }),
+    ] {
+        let (other_id, _) = start(&api, &user, 100).await;
+        assert_detail(
+            &api.call(Method::POST, &format!("/api/documents/{other_id}/parts"), &user, Some(bad)).await,
+            422,
+        );
+    }
+}
