@@ -80,6 +80,8 @@ async fn a_file_in_parts_is_resumed_completed_and_charged_once() {
     let document = api.get(&user, &id).await.body;
     let download = reqwest::get(document["download_url"].as_str().unwrap()).await.unwrap();
     assert_eq!(download.bytes().await.unwrap().to_vec(), content, "the parts, in order");
+    // Completing the upload is an ObjectCreated event too: classification runs on it.
+    assert_ne!(api.classified(&user, &id).await["classification_status"], "pending");
     // Once uploaded there are no parts to sign any more.
     let after = api
         .call(Method::POST, &format!("/api/documents/{id}/parts"), &user, Some(json!({ "part_numbers": [1] })))
@@ -158,4 +160,47 @@ async fn a_part_with_a_declared_checksum_is_verified_by_storage() {
             422,
         );
     }
+}
+
+#[tokio::test]
+async fn clean_up_aborts_an_abandoned_multipart_upload() {
+    let app = crate::common::isolated_app(1).await;
+    let (api, user) = (Api::new(), new_user());
+    let body =
+        json!({ "filename": "left.txt", "content_type": "text/plain", "size_bytes": PART_SIZE + 1, "multipart": true });
+    let mut event = crate::common::event_json("upload-url.json");
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
+    event["body"] = json!(body.to_string());
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let started = crate::common::reply_of(shared::handlers::upload_url(&app, request).await.unwrap());
+    assert_eq!(started.status, 200, "{}", started.body);
+    let id = started.body["document_id"].as_str().unwrap();
+    let mut parts = crate::common::event_json("confirm.json");
+    parts["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
+    parts["rawPath"] = json!(format!("/api/documents/{id}/parts"));
+    parts["requestContext"]["http"]["path"] = json!(format!("/api/documents/{id}/parts"));
+    parts["pathParameters"]["id"] = json!(id);
+    parts["body"] = json!(json!({ "part_numbers": [1] }).to_string());
+    let request = lambda_http::request::from_str(&parts.to_string()).unwrap();
+    let signed = crate::common::reply_of(shared::handlers::parts(&app, request).await.unwrap());
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    assert_eq!(api.put_object(&signed.body["parts"][0], vec![b'l'; PART_SIZE]).await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let limits = shared::cleanup::CleanupLimits {
+        page_size: 100,
+        page_budget: 1000,
+        stop_at: std::time::Instant::now() + std::time::Duration::from_secs(60),
+    };
+    let summary = shared::cleanup::run(&app, limits).await;
+    assert_eq!((summary.removed, summary.failed), (1, 0), "{summary:?}");
+    let uploads = app
+        .storage
+        .client()
+        .list_multipart_uploads()
+        .bucket(app.storage.bucket())
+        .prefix(format!("users/{user}/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "the abandoned parts are gone: {:?}", uploads.uploads());
 }
