@@ -13,37 +13,12 @@ which default to the template parameters' defaults.
 import os
 import sys
 import time
-from pathlib import Path
 
 import boto3
-import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
-
-
-class CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !Sub, ...) as {"Fn": value} mappings."""
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    return {name: value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
-
-
-def load_template():
-    with TEMPLATE.open() as f:
-        return yaml.load(f, Loader=CfnLoader)
+from cfn_template import TEMPLATE, load_template
 
 
 def resolve(value, parameters):

@@ -26,31 +26,17 @@ import tomllib
 from pathlib import Path
 from urllib.parse import quote
 
-import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate as validate_spec
 from openapi_spec_validator.readers import read_from_filename
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+# The template reader bootstrap.py uses too (CloudFormation's short-form tags).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "localstack"))
+from cfn_template import load_template  # noqa: E402
+
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-
-
-class CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !Sub, !GetAtt, !If, ...) as {"Fn": value}."""
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
 
 
 def route(method: str, path: str) -> tuple[str, str]:
@@ -213,8 +199,7 @@ def main() -> int:
 
     spec, found = openapi_routes(spec_dict)
     problems += found
-    with (root / "template.yaml").open() as f:
-        template, found = template_routes(yaml.load(f, Loader=CfnLoader))
+    template, found = template_routes(load_template(root / "template.yaml"))
     problems += found
     with (root / "Cargo.toml").open("rb") as f:
         router, found = router_routes(tomllib.load(f))
