@@ -81,6 +81,23 @@ async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
 struct Workload {
     function: &'static str,
     events: Vec<Value>,
+    /// Run with X-Ray on, as `Tracing=Active` does it in Lambda: every invocation sampled, the
+    /// daemon's address set (a UDP socket of the bench's own, counting the subsegments).
+    traced: bool,
+}
+
+impl Workload {
+    fn new(function: &'static str, events: Vec<Value>) -> Self {
+        Self { function, events, traced: false }
+    }
+
+    fn label(&self) -> String {
+        if self.traced {
+            format!("{} (X-Ray, sampled)", self.function)
+        } else {
+            self.function.to_owned()
+        }
+    }
 }
 
 async fn workloads(app: &App) -> Vec<Workload> {
@@ -90,6 +107,7 @@ async fn workloads(app: &App) -> Vec<Workload> {
     let mut delete = Vec::new();
     let mut classify = Vec::new();
     for _ in 0..n {
+        confirm.push(http_event("confirm.json", &user, Some(staged_document(app, &user, false).await)));
         confirm.push(http_event("confirm.json", &user, Some(staged_document(app, &user, false).await)));
         delete.push(http_event("delete.json", &user, Some(staged_document(app, &user, true).await)));
     }
@@ -101,19 +119,24 @@ async fn workloads(app: &App) -> Vec<Workload> {
     s3["Records"][0]["s3"]["object"]["key"] = json!(shared::model::object_key(&owner, to_classify));
     classify.resize(n, s3);
     let get = http_event("documents-get.json", &user, Some(staged_document(app, &user, true).await));
+    let confirm_traced = confirm.split_off(n);
     vec![
-        Workload { function: "upload-url", events: vec![http_event("upload-url.json", &user, None); n] },
-        Workload { function: "confirm", events: confirm },
-        Workload { function: "quota", events: vec![http_event("quota.json", &user, None); n] },
-        Workload { function: "delete", events: delete },
-        Workload { function: "documents", events: vec![get; n] },
-        Workload { function: "classify", events: classify },
-        Workload { function: "cleanup", events: vec![fixture("cleanup.json"); n] },
+        Workload::new("upload-url", vec![http_event("upload-url.json", &user, None); n]),
+        Workload::new("confirm", confirm),
+        Workload { traced: true, ..Workload::new("confirm", confirm_traced) },
+        Workload::new("quota", vec![http_event("quota.json", &user, None); n]),
+        Workload::new("delete", delete),
+        Workload::new("documents", vec![get; n]),
+        Workload::new("classify", classify),
+        Workload::new("cleanup", vec![fixture("cleanup.json"); n]),
     ]
 }
 
 struct Measured {
     function: &'static str,
+    label: String,
+    /// X-Ray subsegments the daemon received per warm request (traced workloads).
+    subsegments_per_request: Option<f64>,
     cold_starts: Vec<Duration>,
     rss_kib: Vec<u64>,
     warm: Vec<Duration>,
@@ -150,6 +173,8 @@ async fn measure(workload: &Workload, binaries: &Path, dynamodb: &str, s3: &str)
     let mut events = workload.events.iter();
     let mut measured = Measured {
         function: workload.function,
+        label: workload.label(),
+        subsegments_per_request: None,
         cold_starts: Vec::new(),
         rss_kib: Vec::new(),
         warm: Vec::new(),
@@ -157,10 +182,24 @@ async fn measure(workload: &Workload, binaries: &Path, dynamodb: &str, s3: &str)
         calls: BTreeMap::new(),
         errors: 0,
     };
+    let daemon = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let subsegments = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let received = subsegments.clone();
+    let daemon_address = daemon.local_addr().unwrap().to_string();
+    let counting = tokio::spawn(async move {
+        let mut buffer = vec![0; 65_536];
+        while daemon.recv(&mut buffer).await.is_ok() {
+            received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
     for run in 0..COLD_RUNS {
-        let api = runtime_api::RuntimeApi::start().await;
+        let api = runtime_api::RuntimeApi::start(workload.traced).await;
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(&binary)
+        let mut command = tokio::process::Command::new(&binary);
+        if workload.traced {
+            command.env("AWS_XRAY_DAEMON_ADDRESS", &daemon_address);
+        }
+        let mut child = command
             .env("AWS_LAMBDA_RUNTIME_API", api.address.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", workload.function)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -181,6 +220,7 @@ async fn measure(workload: &Workload, binaries: &Path, dynamodb: &str, s3: &str)
         s3_tally.take();
         if run + 1 == COLD_RUNS {
             let cpu_before = cpu_ns(pid);
+            let subsegments_before = subsegments.load(std::sync::atomic::Ordering::Relaxed);
             for event in events.by_ref() {
                 let answer = api.invoke(event).await;
                 measured.errors += answer.error as usize;
@@ -191,12 +231,18 @@ async fn measure(workload: &Workload, binaries: &Path, dynamodb: &str, s3: &str)
             }
             let cpu = cpu_ns(pid) - cpu_before;
             measured.cpu_per_request = Duration::from_nanos(cpu / measured.warm.len() as u64);
+            if workload.traced {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let sent = subsegments.load(std::sync::atomic::Ordering::Relaxed) - subsegments_before;
+                measured.subsegments_per_request = Some(sent as f64 / measured.warm.len() as f64);
+            }
             for (operation, count) in dynamodb_tally.take().into_iter().chain(s3_tally.take()) {
                 measured.calls.insert(operation, count);
             }
         }
         child.kill().await.ok();
     }
+    counting.abort();
     measured
 }
 
@@ -349,13 +395,17 @@ async fn main() {
         writeln!(
             table,
             "| {} | {} ({}-{}) | {:.1} | {} | {} | {} | {} | {} |{}",
-            r.function,
+            r.label,
             ms(percentile(&cold, 0.5)),
             ms(cold[0]),
             ms(*cold.last().unwrap()),
             rss,
             sizes.get(r.function).map_or("n/a".into(), |b| format!("{:.2}", *b as f64 / 1048576.0)),
-            per_request.join(", "),
+            per_request
+                .into_iter()
+                .chain(r.subsegments_per_request.map(|n| format!("X-Ray subsegments x{n}")))
+                .collect::<Vec<_>>()
+                .join(", "),
             r.cpu_per_request.as_micros(),
             ms(percentile(&warm, 0.5)),
             ms(percentile(&warm, 0.99)),

@@ -27,6 +27,8 @@ struct Shared {
     waiting: Mutex<HashMap<String, (Instant, oneshot::Sender<Answer>)>>,
     first_poll: Mutex<Option<Instant>>,
     first_poll_signal: tokio::sync::Notify,
+    /// Whether invocations are handed out as sampled by X-Ray (Lambda's `Tracing=Active`).
+    sampled: bool,
 }
 
 pub struct RuntimeApi {
@@ -36,7 +38,7 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
-    pub async fn start() -> Self {
+    pub async fn start(sampled: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the runtime API");
         let address = listener.local_addr().unwrap();
         let (events, receiver) = mpsc::channel(16);
@@ -45,6 +47,7 @@ impl RuntimeApi {
             waiting: Mutex::new(HashMap::new()),
             first_poll: Mutex::new(None),
             first_poll_signal: tokio::sync::Notify::new(),
+            sampled,
         });
         let state = shared.clone();
         tokio::spawn(async move {
@@ -110,7 +113,7 @@ async fn route(state: Arc<Shared>, request: Request<Incoming>) -> Result<Respons
                 ("lambda-runtime-aws-request-id", id),
                 ("lambda-runtime-deadline-ms", deadline.to_string()),
                 ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:bench".into()),
-                ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".into()),
+                ("lambda-runtime-trace-id", trace_header(state.sampled)),
                 ("content-type", "application/json".into()),
             ],
             event,
@@ -132,4 +135,10 @@ async fn route(state: Arc<Shared>, request: Request<Incoming>) -> Result<Respons
         return Ok(reply(202, &[], Bytes::new()));
     }
     Ok(reply(404, &[], Bytes::new()))
+}
+
+/// A new trace per invocation, as Lambda starts one; `Parent` is the function's segment.
+fn trace_header(sampled: bool) -> String {
+    let hex = uuid::Uuid::now_v7().simple().to_string();
+    format!("Root=1-{}-{};Parent={};Sampled={}", &hex[..8], &hex[8..], &hex[16..], u8::from(sampled))
 }

@@ -24,7 +24,7 @@ use crate::model::{
 };
 use crate::storage::ObjectRead;
 use crate::table::RecordOutcome;
-use crate::App;
+use crate::{xray, App};
 
 const EXCERPT_CHARS: usize = 300;
 /// The metrics' operation for classification, by event or on demand.
@@ -259,7 +259,17 @@ pub async fn handle_s3_event(
         return Ok(EventSummary::default());
     }
     let invocation = Invocation::from_context(&event.context);
+    let trace = event.context.xray_trace_id.clone();
     let event: S3Event = serde_json::from_value(event.payload)?;
+    xray::traced(trace.as_deref(), handle_records(app, classifier, &invocation, event)).await
+}
+
+async fn handle_records(
+    app: &App,
+    classifier: &dyn Classifier,
+    invocation: &Invocation,
+    event: S3Event,
+) -> Result<EventSummary, lambda_http::Error> {
     let mut summary = EventSummary::default();
     for record in event.records {
         summary.records += 1;
@@ -274,8 +284,8 @@ pub async fn handle_s3_event(
             summary.skipped += 1;
             continue;
         };
-        let outcome = match screen(app, &invocation, &user, id).await {
-            Ok(Screening::Classify(document)) => classify_document(app, classifier, &invocation, *document).await,
+        let outcome = match screen(app, invocation, &user, id).await {
+            Ok(Screening::Classify(document)) => classify_document(app, classifier, invocation, *document).await,
             Ok(Screening::Orphan) => {
                 tracing::info!(user = user.as_str(), %id, "object without a document removed");
                 summary.orphans_removed += 1;

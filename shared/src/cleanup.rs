@@ -25,7 +25,7 @@ use crate::invocation::Invocation;
 use crate::metrics::Unit;
 use crate::model::{object_key, DocumentStatus};
 use crate::table::{all_pending_shards, PendingEntry};
-use crate::App;
+use crate::{xray, App};
 
 /// What one run did; logged and returned as the function's result.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -174,5 +174,6 @@ pub async fn handle(
     event: lambda_http::LambdaEvent<serde_json::Value>,
 ) -> Result<CleanupSummary, lambda_http::Error> {
     tracing::info!(detail_type = ?event.payload.get("detail-type"), deadline_ms = event.context.deadline, "clean-up started");
-    Ok(run(app, limits_for_deadline(app, event.context.deadline)).await)
+    let limits = limits_for_deadline(app, event.context.deadline);
+    Ok(xray::traced(event.context.xray_trace_id.as_deref(), run(app, limits)).await)
 }

@@ -11,6 +11,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use crate::config::Config;
 use crate::storage::ObjectStorage;
 use crate::table::DocumentTable;
+use crate::xray;
 
 /// Loads region, credentials and endpoints (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`)
 /// the standard way, over rustls with ring (smaller and quicker to build than aws-lc).
@@ -32,12 +33,19 @@ fn retry_config() -> RetryConfig {
 }
 
 pub fn document_table(sdk: &SdkConfig, config: &Config) -> DocumentTable {
-    let client = aws_sdk_dynamodb::Client::new(sdk);
-    DocumentTable::new(client, &config.table_name, config.quota_policy())
+    let mut client = aws_sdk_dynamodb::config::Builder::from(sdk);
+    if let Some(daemon) = config.xray_daemon {
+        client.push_interceptor(xray::interceptor(daemon));
+    }
+    DocumentTable::new(aws_sdk_dynamodb::Client::from_conf(client.build()), &config.table_name, config.quota_policy())
 }
 
 pub fn object_storage(sdk: &SdkConfig, config: &Config) -> ObjectStorage {
-    let internal = aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style).build();
+    let mut internal = aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style);
+    if let Some(daemon) = config.xray_daemon {
+        internal.push_interceptor(xray::interceptor(daemon));
+    }
+    // The public client only signs URLs: it sends nothing, so it has nothing to trace.
     let mut public = aws_sdk_s3::config::Builder::from(sdk)
         .force_path_style(config.s3_force_path_style)
         // The SDK's default checksum would be signed into presigned URLs and browsers do not
@@ -47,7 +55,7 @@ pub fn object_storage(sdk: &SdkConfig, config: &Config) -> ObjectStorage {
         public = public.endpoint_url(endpoint);
     }
     ObjectStorage::new(
-        aws_sdk_s3::Client::from_conf(internal),
+        aws_sdk_s3::Client::from_conf(internal.build()),
         aws_sdk_s3::Client::from_conf(public.build()),
         &config.bucket_name,
     )

@@ -1,5 +1,6 @@
 //! The one configuration loader: every function reads its settings from the environment here.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use sandbox::Limits;
@@ -9,6 +10,7 @@ use crate::extract::MAX_TEXT_CHARS;
 use crate::metrics::DEFAULT_NAMESPACE;
 use crate::model::MIN_PART_BYTES;
 use crate::table::QuotaPolicy;
+use crate::xray;
 
 /// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.
 pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
@@ -61,6 +63,9 @@ pub struct Config {
     pub warm_connections: bool,
     /// CloudWatch namespace of the metrics (see `metrics`).
     pub metrics_namespace: String,
+    /// Where X-Ray subsegments of AWS calls go (`AWS_XRAY_DAEMON_ADDRESS`, set by Lambda); they
+    /// are sent only for sampled invocations (see `xray`).
+    pub xray_daemon: Option<SocketAddr>,
 }
 
 impl Config {
@@ -116,6 +121,13 @@ impl Config {
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
             multipart_part_size: number("MULTIPART_PART_SIZE_BYTES", 8 * 1024 * 1024)?,
             metrics_namespace: non_empty("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            xray_daemon: match non_empty("AWS_XRAY_DAEMON_ADDRESS") {
+                None => None,
+                Some(raw) => Some(
+                    xray::daemon_address(&raw)
+                        .ok_or(ConfigError::Invalid { name: "AWS_XRAY_DAEMON_ADDRESS", value: raw })?,
+                ),
+            },
         };
         if config.multipart_part_size < MIN_PART_BYTES {
             return Err(ConfigError::Inconsistent(format!(

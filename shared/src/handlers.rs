@@ -23,61 +23,63 @@ use crate::model::{
     UploadUrlRequest, UserId,
 };
 use crate::workflows::{self, ConfirmOutcome, DeleteOutcome, PartsOutcome, UploadUrlOutcome, UploadWay};
-use crate::App;
+use crate::{xray, App};
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
 const MAX_PAGE_SIZE: u32 = 100;
 
 /// POST /api/documents/upload-url
 pub async fn upload_url(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(answer(app, "upload-url", handle_upload_url(app, &request)).await)
+    Ok(answer(app, "upload-url", &request, handle_upload_url(app, &request)).await)
 }
 
 /// POST /api/documents/{id}/confirm
 pub async fn confirm(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(answer(app, "confirm", handle_confirm(app, &request)).await)
+    Ok(answer(app, "confirm", &request, handle_confirm(app, &request)).await)
 }
 
 /// POST /api/documents/{id}/parts, GET /api/documents/{id}/parts
 pub async fn parts(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(answer(app, "parts", handle_parts(app, &request)).await)
+    Ok(answer(app, "parts", &request, handle_parts(app, &request)).await)
 }
 
 /// GET /api/auth/me/quota
 pub async fn quota(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(answer(app, "quota", handle_quota(app, &request)).await)
+    Ok(answer(app, "quota", &request, handle_quota(app, &request)).await)
 }
 
 /// DELETE /api/documents/{id}
 pub async fn delete(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(answer(app, "delete", handle_delete(app, &request)).await)
+    Ok(answer(app, "delete", &request, handle_delete(app, &request)).await)
 }
 
 /// GET /api/documents and GET /api/documents/{id}
 pub async fn documents(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(answer(app, "documents", handle_documents(app, &request)).await)
+    Ok(answer(app, "documents", &request, handle_documents(app, &request)).await)
 }
 
 /// POST /api/documents/{id}/classify
 pub async fn reclassify(app: &App, classifier: &dyn Classifier, request: Request) -> Result<Response<Body>, Error> {
-    Ok(answer(app, "reclassify", handle_reclassify(app, classifier, &request)).await)
+    Ok(answer(app, "reclassify", &request, handle_reclassify(app, classifier, &request)).await)
 }
 
 /// GET /api/topics, POST /api/topics, DELETE /api/topics/{id}
 pub async fn topics(app: &App, request: Request) -> Result<Response<Body>, Error> {
-    Ok(answer(app, "topics", handle_topics(app, &request)).await)
+    Ok(answer(app, "topics", &request, handle_topics(app, &request)).await)
 }
 
 /// Runs one request's work in a span naming its operation (every log line of it carries the
-/// operation, beside the runtime's request id), maps its result to HTTP and records its
-/// metrics.
+/// operation, beside the runtime's request id) and under the invocation's X-Ray trace, maps its
+/// result to HTTP and records its metrics.
 async fn answer(
     app: &App,
     operation: &'static str,
+    request: &Request,
     work: impl std::future::Future<Output = Result<Response<Body>, ApiError>>,
 ) -> Response<Body> {
     let started = Instant::now();
-    let response = respond(work.instrument(tracing::info_span!("request", operation)).await);
+    let trace = request.lambda_context_ref().and_then(|context| context.xray_trace_id.as_deref());
+    let response = respond(xray::traced(trace, work.instrument(tracing::info_span!("request", operation))).await);
     app.metrics.request(operation, response.status().as_u16(), started.elapsed());
     response
 }

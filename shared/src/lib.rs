@@ -18,6 +18,7 @@ pub mod sniff;
 pub mod storage;
 pub mod table;
 pub mod workflows;
+pub mod xray;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -13,3 +13,4 @@ mod http_api;
 mod metrics;
 mod multipart;
 mod quota_race;
+mod xray;
