@@ -129,7 +129,12 @@ async fn record(
     let excerpt = excerpt(text);
     for _ in 0..3 {
         let topics = app.table.list_topics(&document.owner).await?;
-        let best = classifier.best_topic(text, &topics);
+        let verdict = classifier.classify(text, &topics).await;
+        if let Some(reason) = &verdict.fallback {
+            tracing::warn!(user = document.owner.as_str(), id = %document.id, reason, "classifier fell back");
+            app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
+        }
+        let best = verdict.best;
         let classification = match best {
             Some((topic, score)) if score >= app.config.classify_min_score => Classification {
                 status: ClassificationStatus::Classified,
@@ -137,6 +142,7 @@ async fn record(
                 confidence: Some(round(score)),
                 excerpt: Some(excerpt.clone()),
                 reason: None,
+                classified_by: Some(verdict.classified_by),
             },
             _ => Classification {
                 status: ClassificationStatus::Unclassified,
@@ -144,6 +150,7 @@ async fn record(
                 confidence: best.map(|(_, score)| round(score)),
                 excerpt: Some(excerpt.clone()),
                 reason: None,
+                classified_by: Some(verdict.classified_by),
             },
         };
         match app.table.record_classification(invocation, &document.owner, document.id, &classification).await? {

@@ -1,6 +1,7 @@
 //! The one place that builds AWS clients. Functions build them once in `main`, outside the
 //! handler, and reuse them for every invocation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -8,6 +9,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use crate::classifier::{BedrockClassifier, Classifier, TermMatchClassifier};
 use crate::config::Config;
 use crate::storage::ObjectStorage;
 use crate::table::DocumentTable;
@@ -59,4 +61,20 @@ pub fn object_storage(sdk: &SdkConfig, config: &Config) -> ObjectStorage {
         aws_sdk_s3::Client::from_conf(public.build()),
         &config.bucket_name,
     )
+}
+
+/// The classifier `config` asks for: Bedrock's model when `BEDROCK_MODEL_ID` is set (its calls
+/// traced like the others), else term matching.
+pub fn classifier(sdk: &SdkConfig, config: &Config) -> Arc<dyn Classifier> {
+    let Some(model_id) = &config.bedrock_model_id else { return Arc::new(TermMatchClassifier) };
+    let mut client = aws_sdk_bedrockruntime::config::Builder::from(sdk);
+    if let Some(daemon) = config.xray_daemon {
+        client.push_interceptor(xray::interceptor(daemon));
+    }
+    Arc::new(BedrockClassifier::new(
+        aws_sdk_bedrockruntime::Client::from_conf(client.build()),
+        model_id,
+        config.bedrock_prompt.as_deref(),
+        config.bedrock_timeout,
+    ))
 }

@@ -66,6 +66,11 @@ pub struct Config {
     /// Where X-Ray subsegments of AWS calls go (`AWS_XRAY_DAEMON_ADDRESS`, set by Lambda); they
     /// are sent only for sampled invocations (see `xray`).
     pub xray_daemon: Option<SocketAddr>,
+    /// An Amazon Bedrock model classifies documents when set (classify and reclassify only);
+    /// `BEDROCK_PROMPT` replaces the default instructions. Term matching decides when it cannot.
+    pub bedrock_model_id: Option<String>,
+    pub bedrock_prompt: Option<String>,
+    pub bedrock_timeout: Duration,
 }
 
 impl Config {
@@ -121,6 +126,9 @@ impl Config {
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
             multipart_part_size: number("MULTIPART_PART_SIZE_BYTES", 8 * 1024 * 1024)?,
             metrics_namespace: non_empty("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            bedrock_model_id: non_empty("BEDROCK_MODEL_ID"),
+            bedrock_prompt: non_empty("BEDROCK_PROMPT"),
+            bedrock_timeout: Duration::from_secs(number("BEDROCK_TIMEOUT_SECONDS", 10)?.max(1)),
             xray_daemon: match non_empty("AWS_XRAY_DAEMON_ADDRESS") {
                 None => None,
                 Some(raw) => Some(

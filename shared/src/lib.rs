@@ -40,6 +40,8 @@ pub struct App {
     /// Runs document parsers in bounded child processes (see `extract`).
     pub sandbox: sandbox::Sandbox,
     pub metrics: metrics::Metrics,
+    /// What classify and reclassify file documents with (see `classifier`).
+    pub classifier: std::sync::Arc<dyn classifier::Classifier>,
 }
 
 impl App {
@@ -54,6 +56,7 @@ impl App {
             storage: clients::object_storage(&sdk, &config),
             sandbox: sandbox::Sandbox::new(EXTRACTION_CHILDREN),
             metrics: metrics::Metrics::stdout(&config.metrics_namespace),
+            classifier: clients::classifier(&sdk, &config),
             config,
         };
         if app.config.warm_connections {

@@ -1,5 +1,5 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use shared::classify::{handle_s3_event, TermMatchClassifier};
+use shared::classify::handle_s3_event;
 use shared::App;
 
 #[tokio::main(flavor = "current_thread")]
@@ -8,6 +8,5 @@ async fn main() -> Result<(), Error> {
     shared::extract::run_child_if_requested();
     shared::init_tracing();
     let app = App::from_env().await?;
-    let classifier = TermMatchClassifier;
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| handle_s3_event(&app, &classifier, event))).await
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| handle_s3_event(&app, app.classifier.as_ref(), event))).await
 }

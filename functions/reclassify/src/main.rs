@@ -1,5 +1,4 @@
 use lambda_http::{run, service_fn, Error};
-use shared::classify::TermMatchClassifier;
 use shared::{handlers, App};
 
 #[tokio::main(flavor = "current_thread")]
@@ -8,6 +7,5 @@ async fn main() -> Result<(), Error> {
     shared::extract::run_child_if_requested();
     shared::init_tracing();
     let app = App::from_env().await?;
-    let classifier = TermMatchClassifier;
-    run(service_fn(|request| handlers::reclassify(&app, &classifier, request))).await
+    run(service_fn(|request| handlers::reclassify(&app, app.classifier.as_ref(), request))).await
 }

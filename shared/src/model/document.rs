@@ -65,11 +65,20 @@ pub struct Classification {
     /// Why classification failed or found no text.
     #[serde(rename = "classification_reason")]
     pub reason: Option<String>,
+    /// The classifier that chose: `term-match`, or `bedrock:<model id>` (see `classifier`).
+    pub classified_by: Option<String>,
 }
 
 impl Classification {
     pub fn pending() -> Self {
-        Self { status: ClassificationStatus::Pending, topic_id: None, confidence: None, excerpt: None, reason: None }
+        Self {
+            status: ClassificationStatus::Pending,
+            topic_id: None,
+            confidence: None,
+            excerpt: None,
+            reason: None,
+            classified_by: None,
+        }
     }
 
     pub fn failed(reason: impl Into<String>) -> Self {

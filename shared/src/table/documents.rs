@@ -70,6 +70,7 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
             confidence: get_n(item, "confidence"),
             excerpt: get_s(item, "excerpt").map(str::to_owned),
             reason: get_s(item, "classification_reason").map(str::to_owned),
+            classified_by: get_s(item, "classified_by").map(str::to_owned),
         },
         checksum_sha256: get_s(item, "checksum_sha256").map(str::to_owned),
         rejection_reason: get_s(item, "rejection_reason").map(str::to_owned),

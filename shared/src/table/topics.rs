@@ -278,6 +278,7 @@ impl DocumentTable {
             ("confidence", classification.confidence.map(|c| n(format!("{c:.4}")))),
             ("excerpt", classification.excerpt.clone().filter(|e| !e.is_empty()).map(s)),
             ("classification_reason", classification.reason.clone().map(s)),
+            ("classified_by", classification.classified_by.clone().map(s)),
         ] {
             match value {
                 Some(value) => {

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bedrock;
 mod chaos;
 mod classify;
 mod cleanup;

@@ -1,16 +1,11 @@
-//! The classifiers: text and a user's topics in, the best topic and its score out.
+//! The offline classifier: stemmed term overlap between the text and each topic.
 
 use std::collections::HashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
+use super::{Classifier, Verdict, VerdictFuture};
 use crate::model::{Topic, TopicId};
-
-/// Scores text against topics. Implementations are deterministic for the same input.
-pub trait Classifier: Send + Sync {
-    /// The best topic and its score in 0..=1, or `None` when there are no topics.
-    fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)>;
-}
 
 /// The default classifier: offline and deterministic. Each topic's name (counted twice) and
 /// description are stemmed terms; a topic scores the BM25-saturated frequency of its terms in
@@ -21,8 +16,19 @@ pub struct TermMatchClassifier;
 
 const K1: f64 = 1.2;
 
+/// What `classified_by` says when this classifier decided.
+pub const TERM_MATCH: &str = "term-match";
+
 impl Classifier for TermMatchClassifier {
-    fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)> {
+    fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic]) -> VerdictFuture<'a> {
+        let verdict = Verdict { best: self.best_topic(text, topics), classified_by: TERM_MATCH.to_owned(), fallback: None };
+        Box::pin(std::future::ready(verdict))
+    }
+}
+
+impl TermMatchClassifier {
+    /// The best topic and its score in 0..=1, or `None` when there are no topics.
+    pub fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)> {
         let stemmer = Stemmer::create(Algorithm::English);
         let mut frequency: HashMap<String, f64> = HashMap::new();
         for term in terms(&stemmer, text) {
