@@ -14,7 +14,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 $$(ls -d $$(pyenv root 2>/dev/n
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-docker test bench tools test-tools token cleanup clean-stack
+.PHONY: dev dev-docker test bench eval tools test-tools token cleanup clean-stack
 
 dev: tools
 	cargo build --workspace --bins
@@ -87,3 +87,10 @@ bench: tools
 	cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS))
 	cargo build --release -p bench
 	$(VENV)/bin/python localstack/devstack.py bench -- target/release/bench
+	printf '\n## Classification (make eval)\n\n' >> BENCHMARKS.md
+	target/release/classifier-eval >> BENCHMARKS.md
+
+# The offline classifier's accuracy, macro-F1 and off-topic filing on the labelled corpus in
+# eval/classification/corpus (or the corpus directory given as CORPUS=...).
+eval:
+	cargo run --quiet --release -p bench --bin classifier-eval -- $(CORPUS)

@@ -3,6 +3,7 @@
 //! package size, backend calls, CPU and warm latency per function, plus confirm throughput.
 //! Figures, never assertions: the targets are in the table's header.
 
+mod cost;
 mod proxy;
 mod runtime_api;
 
@@ -137,6 +138,11 @@ struct Measured {
     label: String,
     /// X-Ray subsegments the daemon received per warm request (traced workloads).
     subsegments_per_request: Option<f64>,
+    /// DynamoDB request units per warm request, as Dynoxide sizes them.
+    capacity: proxy::Capacity,
+    /// Bytes the function wrote to stdout (its JSON log lines and metrics) per warm request:
+    /// what CloudWatch Logs ingests, before Lambda's own platform lines.
+    log_bytes_per_request: f64,
     cold_starts: Vec<Duration>,
     rss_kib: Vec<u64>,
     warm: Vec<Duration>,
@@ -175,6 +181,8 @@ async fn measure(workload: &Workload, binaries: &Path, dynamodb: &str, s3: &str)
         function: workload.function,
         label: workload.label(),
         subsegments_per_request: None,
+        capacity: proxy::Capacity::default(),
+        log_bytes_per_request: 0.0,
         cold_starts: Vec::new(),
         rss_kib: Vec::new(),
         warm: Vec::new(),
@@ -207,20 +215,34 @@ async fn measure(workload: &Workload, binaries: &Path, dynamodb: &str, s3: &str)
             .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_proxy)
             .env("AWS_ENDPOINT_URL_S3", &s3_proxy)
             .env("PENDING_UPLOAD_MAX_AGE_SECONDS", "3600")
-            .stdout(Stdio::null())
+            // As template.yaml runs them: JSON logs at INFO.
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("LOG_LEVEL", "INFO")
+            .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e} (build with `make bench`)", binary.display()));
         let pid = child.id().unwrap();
+        let log_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut stdout = child.stdout.take().unwrap();
+        let counted = log_bytes.clone();
+        tokio::spawn(async move {
+            let mut buffer = vec![0; 16_384];
+            while let Ok(n @ 1..) = tokio::io::AsyncReadExt::read(&mut stdout, &mut buffer).await {
+                counted.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
         measured.cold_starts.push(api.first_poll().await - started);
         let answer = api.invoke(events.next().unwrap()).await;
         measured.errors += answer.error as usize;
         measured.rss_kib.push(rss_kib(pid));
         dynamodb_tally.take();
+        dynamodb_tally.take_capacity();
         s3_tally.take();
         if run + 1 == COLD_RUNS {
             let cpu_before = cpu_ns(pid);
             let subsegments_before = subsegments.load(std::sync::atomic::Ordering::Relaxed);
+            let log_bytes_before = log_bytes.load(std::sync::atomic::Ordering::Relaxed);
             for event in events.by_ref() {
                 let answer = api.invoke(event).await;
                 measured.errors += answer.error as usize;
@@ -231,8 +253,15 @@ async fn measure(workload: &Workload, binaries: &Path, dynamodb: &str, s3: &str)
             }
             let cpu = cpu_ns(pid) - cpu_before;
             measured.cpu_per_request = Duration::from_nanos(cpu / measured.warm.len() as u64);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let logged = log_bytes.load(std::sync::atomic::Ordering::Relaxed) - log_bytes_before;
+            measured.log_bytes_per_request = logged as f64 / measured.warm.len() as f64;
+            let capacity = dynamodb_tally.take_capacity();
+            measured.capacity = proxy::Capacity {
+                read_units: capacity.read_units / measured.warm.len() as f64,
+                write_units: capacity.write_units / measured.warm.len() as f64,
+            };
             if workload.traced {
-                tokio::time::sleep(Duration::from_millis(100)).await;
                 let sent = subsegments.load(std::sync::atomic::Ordering::Relaxed) - subsegments_before;
                 measured.subsegments_per_request = Some(sent as f64 / measured.warm.len() as f64);
             }
@@ -382,8 +411,8 @@ async fn main() {
     let many_users = confirm_throughput(app.clone(), 32, 640, false).await;
 
     let mut table = String::new();
-    writeln!(table, "| function | cold start ms, median (min-max) of {COLD_RUNS} | RSS after 1st request MiB | package (arm64 zip) MiB | backend calls per request | CPU per request us | warm p50 ms | warm p99 ms |").unwrap();
-    writeln!(table, "|---|---|---|---|---|---|---|---|").unwrap();
+    writeln!(table, "| function | cold start ms, median (min-max) of {COLD_RUNS} | RSS after 1st request MiB | package (arm64 zip) MiB | backend calls per request | DynamoDB read / write units per request | log bytes per request | CPU per request us | warm p50 ms | warm p99 ms |").unwrap();
+    writeln!(table, "|---|---|---|---|---|---|---|---|---|---|").unwrap();
     for r in &results {
         let mut cold = r.cold_starts.clone();
         cold.sort();
@@ -394,7 +423,7 @@ async fn main() {
             r.calls.iter().map(|(op, count)| format!("{op} x{}", *count as f64 / r.warm.len() as f64)).collect();
         writeln!(
             table,
-            "| {} | {} ({}-{}) | {:.1} | {} | {} | {} | {} | {} |{}",
+            "| {} | {} ({}-{}) | {:.1} | {} | {} | {:.1} / {:.1} | {:.0} | {} | {} | {} |{}",
             r.label,
             ms(percentile(&cold, 0.5)),
             ms(cold[0]),
@@ -406,6 +435,9 @@ async fn main() {
                 .chain(r.subsegments_per_request.map(|n| format!("X-Ray subsegments x{n}")))
                 .collect::<Vec<_>>()
                 .join(", "),
+            r.capacity.read_units,
+            r.capacity.write_units,
+            r.log_bytes_per_request,
             r.cpu_per_request.as_micros(),
             ms(percentile(&warm, 0.5)),
             ms(percentile(&warm, 0.99)),
@@ -421,6 +453,27 @@ async fn main() {
     if !other.is_empty() {
         writeln!(table, "\nOther packages (arm64 zip): {}.", other.join(", ")).unwrap();
     }
+    let figures = |function: &'static str, memory_mb: f64| {
+        let r = results.iter().find(|r| r.function == function && r.subsegments_per_request.is_none()).unwrap();
+        let mut cold = r.cold_starts.clone();
+        cold.sort();
+        let mut warm = r.warm.clone();
+        warm.sort();
+        let per_request = |operation: &str| r.calls.get(operation).copied().unwrap_or_default() as f64 / r.warm.len() as f64;
+        cost::FunctionFigures {
+            function,
+            memory_mb,
+            warm_ms: percentile(&warm, 0.5).as_secs_f64() * 1000.0,
+            cold_start_ms: percentile(&cold, 0.5).as_secs_f64() * 1000.0,
+            read_units: r.capacity.read_units,
+            write_units: r.capacity.write_units,
+            s3_gets: per_request("S3.GET"),
+            log_bytes: r.log_bytes_per_request,
+        }
+    };
+    // MemorySize of each function in template.yaml.
+    let per_upload = [figures("upload-url", 256.0), figures("confirm", 256.0), figures("classify", 512.0)];
+    let cost_table = cost::table(&per_upload, &figures("cleanup", 256.0), 1_000_000.0);
     let handler_cpus: Vec<String> = handler_cpus.iter().map(|(f, d)| format!("{f} {} us", d.as_micros())).collect();
     writeln!(table, "\nHandler CPU per request, in-process (no runtime client): {}.", handler_cpus.join(", ")).unwrap();
     writeln!(
@@ -442,10 +495,17 @@ async fn main() {
          - backend calls: per warm request, counted at the proxies; targets confirm 2, upload-url 1, quota 1, delete <= 3\n\
          - CPU per request: all threads of the function process over {WARM_REQUESTS} warm requests, divided by the requests (includes the runtime client and the event's JSON); \
          the handler alone is measured in-process below the table; target <= 100 us for upload-url, confirm, quota\n\
-         - warm latency: event handed out to answer received, through the local stack ({WARM_REQUESTS} requests)\n\n{}",
+         - DynamoDB units: read and write request units per warm request, as Dynoxide sizes the items and bills transactions (asked for by the counting proxy)\n\
+         - log bytes: what the function wrote to stdout per warm request with JSON logs at INFO (its log lines and metric lines)\n\
+         - warm latency: event handed out to answer received, through the local stack ({WARM_REQUESTS} requests)\n\n{}\n\
+         ## Cost per one million uploads\n\n\
+         upload-url, the browser's PUT, confirm and classify of a one-part upload, and the clean-up's share, from the figures above \
+         (billed duration from the warm p50 measured here against the local stack: in AWS each backend call takes longer, so \
+         duration is a lower bound) and list prices (`bench/src/cost.rs` says where each comes from).\n\n{}",
         machine(),
         shared::http::rfc3339(shared::auth::now_unix()),
-        table
+        table,
+        cost_table
     );
     std::fs::write(root().join("BENCHMARKS.md"), report).unwrap();
 }

@@ -22,6 +22,9 @@ pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
 
 pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
+/// `CLASSIFY_MIN_SCORE` unless set: the lowest score at which a document is filed.
+pub const DEFAULT_CLASSIFY_MIN_SCORE: f64 = 0.15;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// DynamoDB table holding documents, quotas and pending object removals.
@@ -115,7 +118,7 @@ impl Config {
             classify_timeout: Duration::from_secs(number("CLASSIFY_TIMEOUT_SECONDS", 20)?.max(1)),
             classify_memory_bytes: number("CLASSIFY_MEMORY_BYTES", 256 * 1024 * 1024)?,
             classify_min_score: match non_empty("CLASSIFY_MIN_SCORE") {
-                None => 0.15,
+                None => DEFAULT_CLASSIFY_MIN_SCORE,
                 Some(raw) => raw
                     .parse::<f64>()
                     .ok()

@@ -1,0 +1,125 @@
+//! `make eval`: the service's offline classifier on a labelled corpus (default
+//! `eval/classification/corpus`: `topics.json`, `labels.tsv` with `file<TAB>topic key` or
+//! `none`, and the documents). Prints accuracy, macro-F1 (the topics and "none"), how many
+//! off-topic documents were filed, the confusions and the time per document, as Markdown.
+//!
+//! The rule is the one `classify` applies: the classifier's best topic, filed at or above the
+//! default `CLASSIFY_MIN_SCORE`. Figures, not assertions.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::Value;
+use shared::classifier::{Classifier, TermMatchClassifier};
+use shared::config::DEFAULT_CLASSIFY_MIN_SCORE;
+use shared::model::{Topic, TopicId};
+
+const NONE: &str = "none";
+
+struct Labelled {
+    file: String,
+    label: String,
+    text: String,
+}
+
+fn load(corpus: &PathBuf) -> (Vec<(String, Topic)>, Vec<Labelled>) {
+    let read = |name: &str| {
+        std::fs::read_to_string(corpus.join(name)).unwrap_or_else(|e| panic!("{}: {e}", corpus.join(name).display()))
+    };
+    let topics: Vec<Value> = serde_json::from_str(&read("topics.json")).expect("topics.json is a JSON array");
+    // Created in order, so that ties go to the earlier topic, as for a user's older topic.
+    let topics = topics
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let topic = Topic {
+                id: TopicId::new(),
+                name: t["name"].as_str().unwrap().to_owned(),
+                description: t["description"].as_str().unwrap_or_default().to_owned(),
+                created_at: i as i64,
+            };
+            (t["key"].as_str().unwrap().to_owned(), topic)
+        })
+        .collect();
+    let documents = read("labels.tsv")
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let (file, label) = line.split_once('\t').expect("file<TAB>label");
+            let bytes = std::fs::read(corpus.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            Labelled { file: file.to_owned(), label: label.trim().to_owned(), text: String::from_utf8_lossy(&bytes).into() }
+        })
+        .collect();
+    (topics, documents)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let corpus = std::env::args().nth(1).map(PathBuf::from).unwrap_or(root.join("eval/classification/corpus"));
+    let (topics, documents) = load(&corpus);
+    let key_of: BTreeMap<TopicId, &str> = topics.iter().map(|(key, topic)| (topic.id, key.as_str())).collect();
+    let user_topics: Vec<Topic> = topics.iter().map(|(_, topic)| topic.clone()).collect();
+    let classifier: &dyn Classifier = &TermMatchClassifier;
+
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for document in &documents {
+        let verdict = classifier.classify(&document.text, &user_topics).await;
+        let predicted = match verdict.best {
+            Some((id, score)) if score >= DEFAULT_CLASSIFY_MIN_SCORE => key_of[&id],
+            _ => NONE,
+        };
+        rows.push((document, predicted, verdict.best.map_or(0.0, |(_, score)| score), verdict.classified_by));
+    }
+    let per_document = started.elapsed() / documents.len().max(1) as u32;
+
+    let mut classes: Vec<&str> = topics.iter().map(|(key, _)| key.as_str()).collect();
+    classes.push(NONE);
+    let correct = rows.iter().filter(|(d, p, ..)| d.label == *p).count();
+    let f1 = |class: &str| {
+        let tp = rows.iter().filter(|(d, p, ..)| *p == class && d.label == class).count() as f64;
+        let fp = rows.iter().filter(|(d, p, ..)| *p == class && d.label != class).count() as f64;
+        let fn_ = rows.iter().filter(|(d, p, ..)| *p != class && d.label == class).count() as f64;
+        let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
+        let recall = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
+        if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        }
+    };
+    let macro_f1 = classes.iter().map(|c| f1(c)).sum::<f64>() / classes.len() as f64;
+    let off_topic: Vec<_> = rows.iter().filter(|(d, ..)| d.label == NONE).collect();
+    let filed = off_topic.iter().filter(|(_, p, ..)| *p != NONE).count();
+    let on_topic = rows.len() - off_topic.len();
+    let unclassified = rows.iter().filter(|(d, p, ..)| d.label != NONE && *p == NONE).count();
+    let misfiled = rows.iter().filter(|(d, p, ..)| d.label != NONE && *p != NONE && d.label != *p).count();
+
+    let mut out = String::new();
+    let name = rows.first().map_or("", |r| r.3.as_str());
+    writeln!(out, "Classifier `{name}` (filed at score >= {DEFAULT_CLASSIFY_MIN_SCORE}) on `{}`: {} documents, {} topics, {on_topic} on-topic, {} off-topic.\n", corpus.strip_prefix(&root).unwrap_or(&corpus).display(), rows.len(), topics.len(), off_topic.len()).unwrap();
+    writeln!(out, "| accuracy | macro-F1 | off-topic filed | on-topic unclassified | on-topic misfiled | time per document |").unwrap();
+    writeln!(out, "|---|---|---|---|---|---|").unwrap();
+    writeln!(
+        out,
+        "| {:.3} ({correct}/{}) | {macro_f1:.3} | {filed}/{} ({:.3}) | {unclassified}/{on_topic} | {misfiled}/{on_topic} | {} us |",
+        correct as f64 / rows.len().max(1) as f64,
+        rows.len(),
+        off_topic.len(),
+        filed as f64 / off_topic.len().max(1) as f64,
+        per_document.as_micros()
+    )
+    .unwrap();
+    let per_class: Vec<String> = classes.iter().map(|c| format!("{c} {:.2}", f1(c))).collect();
+    writeln!(out, "\nF1 per class: {}.", per_class.join(", ")).unwrap();
+    let wrong: Vec<String> = rows
+        .iter()
+        .filter(|(d, p, ..)| d.label != *p)
+        .map(|(d, p, score, _)| format!("`{}` {} -> {p} ({score:.2})", d.file, d.label))
+        .collect();
+    writeln!(out, "\nWrong ({}): {}.", wrong.len(), wrong.join(", ")).unwrap();
+    println!("{out}");
+}
