@@ -3,6 +3,10 @@ SHELL := /bin/bash
 TOOLS := $(CURDIR)/.tools
 VENV := $(TOOLS)/venv
 API_VENV := $(TOOLS)/api-venv
+PDF_VENV := $(TOOLS)/pdf-venv
+# pdf_text's corpus (pdf_text/eval/corpus/make_corpus.py): PDFs from the real producers with their
+# ground truth, git-ignored, regenerated when the generator changes or a producer was missing.
+PDF_CORPUS := $(CURDIR)/target/pdf-corpus
 DYNOXIDE_VERSION := 3.2.0
 export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
@@ -20,10 +24,11 @@ dev: tools
 	cargo build --workspace --bins
 	$(VENV)/bin/python localstack/devstack.py dev
 
-test: tools test-tools
+test: tools test-tools $(PDF_CORPUS)/.complete
 	cargo build --workspace --all-targets
 	$(VENV)/bin/cfn-lint template.yaml
 	$(API_VENV)/bin/python tests/api/check_routes.py
+	PDF_CORPUS_DIR=$(PDF_CORPUS) cargo nextest run --workspace --no-capture -E 'package(pdf_text) & test(/^corpus::/)'
 	$(VENV)/bin/python localstack/devstack.py test -- bash -c \
 		'(cd web && node --test tests/); web=$$?; cargo nextest run --workspace --no-fail-fast; rust=$$?; \
 		ST_VENV=$(API_VENV) tests/api/run_schemathesis.sh; api=$$?; \
@@ -33,10 +38,20 @@ test: tools test-tools
 tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide
 
 # What `make test` needs on top: cargo-nextest, the web tests' npm packages, Debian's Chromium,
-# and the API description's checkers (a venv of their own: their pins differ from LocalStack's).
-test-tools: web/node_modules/.installed $(API_VENV)/.installed
+# the API description's checkers (a venv of their own: their pins differ from LocalStack's), and
+# the PDF producers of pdf_text's corpus (Ghostscript, LibreOffice Writer, pdfTeX, groff, and
+# reportlab, fpdf2, python-docx and odfpy in a venv of their own).
+test-tools: web/node_modules/.installed $(API_VENV)/.installed $(PDF_VENV)/.installed
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@missing=; \
+	command -v ps2pdf >/dev/null || missing="$$missing ghostscript"; \
+	command -v soffice >/dev/null || missing="$$missing libreoffice-writer-nogui"; \
+	kpsewhich -engine=pdftex pdftex.fmt >/dev/null 2>&1 || missing="$$missing texlive-binaries texlive-base"; \
+	command -v groff >/dev/null || missing="$$missing groff-base"; \
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing="$$missing fonts-dejavu-core"; \
+	test -z "$$missing" || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }
 
 web/node_modules/.installed: web/package-lock.json
 	@command -v npm >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; }
@@ -56,6 +71,24 @@ $(API_VENV)/.installed: tests/api/requirements.txt
 	$(API_VENV)/bin/pip install --quiet --upgrade pip
 	$(API_VENV)/bin/pip install --quiet -r tests/api/requirements.txt
 	touch $@
+
+$(PDF_VENV)/.installed: pdf_text/eval/corpus/requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is needed (e.g. pyenv install 3.13)"; exit 1; }
+	$(PYTHON) -m venv $(PDF_VENV)
+	$(PDF_VENV)/bin/pip install --quiet --upgrade pip
+	$(PDF_VENV)/bin/pip install --quiet -r pdf_text/eval/corpus/requirements.txt
+	touch $@
+
+# The stamp is written only when every producer made its files, so a corpus made while one was
+# missing is made again. Without the 1 GiB bomb (5 s to write; tests/fixtures has it).
+$(PDF_CORPUS)/.complete: $(wildcard pdf_text/eval/corpus/*.py) $(PDF_VENV)/.installed | test-tools
+	rm -rf $(PDF_CORPUS) && mkdir -p $(PDF_CORPUS)
+	PYTHONDONTWRITEBYTECODE=1 $(PDF_VENV)/bin/python pdf_text/eval/corpus/make_corpus.py $(PDF_CORPUS) --no-bomb \
+		>$(PDF_CORPUS)/make_corpus.log 2>&1 || { tail -n 30 $(PDF_CORPUS)/make_corpus.log; exit 1; }
+	@tail -n 1 $(PDF_CORPUS)/make_corpus.log
+	@$(PDF_VENV)/bin/python -c 'import json, sys; m = json.load(open(sys.argv[1])); \
+		sys.exit(bool(m["skipped_producers"] or m["failed"]))' $(PDF_CORPUS)/manifest.json && touch $@ || \
+		echo "make_corpus.py: a producer was skipped or failed (see $(PDF_CORPUS)/make_corpus.log)"
 
 $(HOME)/.cargo/bin/dynoxide:
 	cargo install dynoxide-rs --locked --version $(DYNOXIDE_VERSION) --no-default-features --features native-sqlite,http-server,cli
