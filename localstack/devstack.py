@@ -72,6 +72,9 @@ class Stack:
             "WEB_URL": f"http://localhost:{self.web_port}",
             "CORS_ALLOWED_ORIGINS": os.environ.get("CORS_ALLOWED_ORIGINS", f"http://localhost:{self.web_port}"),
             "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+            # The semantic classifier's table (make model builds it; in AWS, the model layer's).
+            "CLASSIFIER_MODEL_PATH": os.environ.get("CLASSIFIER_MODEL_PATH",
+                                                    str(ROOT / "target" / "model" / "static-128.bin")),
             # make dev passes these through, e.g. a cut-off of seconds to try clean-up.
             "PENDING_UPLOAD_MAX_AGE_SECONDS": os.environ.get("PENDING_UPLOAD_MAX_AGE_SECONDS", "3600"),
             # Tests want the schedule to fire while they run; dev keeps the template's.

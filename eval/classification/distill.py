@@ -105,7 +105,9 @@ MAX_CHARS = 100
 
 
 def raw_vectors(pool: str) -> np.ndarray:
-    cache = HERE / "cache" / f"raw_{'mean' if pool == 'mean' else 'mid'}.npy"
+    # DISTILL_CACHE: where the raw vectors are kept between runs (make model: under target/).
+    cache_dir = Path(os.environ.get("DISTILL_CACHE", HERE / "cache"))
+    cache = cache_dir / f"raw_{'mean' if pool == 'mean' else 'mid'}.npy"
     if cache.exists():
         return np.load(cache)
     from bert_np import MiniLM
@@ -121,9 +123,9 @@ def raw_vectors(pool: str) -> np.ndarray:
         h = m.forward(ids, np.ones_like(ids))
         mean[s : s + len(ids)] = h.mean(1)
         mid[s : s + len(ids)] = h[:, 1]
-    cache.parent.mkdir(exist_ok=True)
-    np.save(HERE / "cache" / "raw_mean.npy", mean)
-    np.save(HERE / "cache" / "raw_mid.npy", mid)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(cache_dir / "raw_mean.npy", mean)
+    np.save(cache_dir / "raw_mid.npy", mid)
     print(f"raw token vectors: {V} tokens in {time.time() - t0:.0f} s", file=sys.stderr)
     return mean if pool == "mean" else mid
 

@@ -134,20 +134,20 @@ async fn record(
             tracing::warn!(user = document.owner.as_str(), id = %document.id, reason, "classifier fell back");
             app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
         }
-        let best = verdict.best;
-        let classification = match best {
-            Some((topic, score)) if score >= app.config.classify_min_score => Classification {
+        let confidence = verdict.best.map(|(_, score)| round(score));
+        let classification = match verdict.filed_under() {
+            Some(topic) => Classification {
                 status: ClassificationStatus::Classified,
                 topic_id: Some(topic),
-                confidence: Some(round(score)),
+                confidence,
                 excerpt: Some(excerpt.clone()),
                 reason: None,
                 classified_by: Some(verdict.classified_by),
             },
-            _ => Classification {
+            None => Classification {
                 status: ClassificationStatus::Unclassified,
                 topic_id: None,
-                confidence: best.map(|(_, score)| round(score)),
+                confidence,
                 excerpt: Some(excerpt.clone()),
                 reason: None,
                 classified_by: Some(verdict.classified_by),

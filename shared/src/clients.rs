@@ -9,8 +9,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use crate::classifier::{BedrockClassifier, Classifier, TermMatchClassifier};
-use crate::config::Config;
+use crate::classifier::embedding::EmbeddingTable;
+use crate::classifier::{BedrockClassifier, Classifier, SemanticClassifier, TermMatchClassifier};
+use crate::config::{Config, ConfigError};
 use crate::storage::ObjectStorage;
 use crate::table::DocumentTable;
 use crate::xray;
@@ -64,17 +65,36 @@ pub fn object_storage(sdk: &SdkConfig, config: &Config) -> ObjectStorage {
 }
 
 /// The classifier `config` asks for: Bedrock's model when `BEDROCK_MODEL_ID` is set (its calls
-/// traced like the others), else term matching.
-pub fn classifier(sdk: &SdkConfig, config: &Config) -> Arc<dyn Classifier> {
-    let Some(model_id) = &config.bedrock_model_id else { return Arc::new(TermMatchClassifier) };
+/// traced like the others), deciding with the offline classifier as its fallback; the offline
+/// one is the semantic classifier when its table is configured, else term matching.
+pub fn classifier(sdk: &SdkConfig, config: &Config) -> Result<Arc<dyn Classifier>, ConfigError> {
+    let offline: Arc<dyn Classifier> = match &config.classifier_model_path {
+        Some(path) => {
+            let table = EmbeddingTable::load(path).map_err(|e| ConfigError::Inconsistent(format!("CLASSIFIER_MODEL_PATH: {e}")))?;
+            let mut semantic = SemanticClassifier::new(Arc::new(table));
+            if let Some(min_score) = config.classify_min_score {
+                semantic.min_score = min_score;
+            }
+            Arc::new(semantic)
+        }
+        None => {
+            let mut term_match = TermMatchClassifier::default();
+            if let Some(min_score) = config.classify_min_score {
+                term_match.min_score = min_score;
+            }
+            Arc::new(term_match)
+        }
+    };
+    let Some(model_id) = &config.bedrock_model_id else { return Ok(offline) };
     let mut client = aws_sdk_bedrockruntime::config::Builder::from(sdk);
     if let Some(daemon) = config.xray_daemon {
         client.push_interceptor(xray::interceptor(daemon));
     }
-    Arc::new(BedrockClassifier::new(
+    Ok(Arc::new(BedrockClassifier::new(
         aws_sdk_bedrockruntime::Client::from_conf(client.build()),
         model_id,
         config.bedrock_prompt.as_deref(),
         config.bedrock_timeout,
-    ))
+        offline,
+    )))
 }

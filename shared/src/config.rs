@@ -22,8 +22,6 @@ pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
 
 pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
-/// `CLASSIFY_MIN_SCORE` unless set: the lowest score at which a document is filed.
-pub const DEFAULT_CLASSIFY_MIN_SCORE: f64 = 0.15;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -60,8 +58,12 @@ pub struct Config {
     pub classify_timeout: Duration,
     /// Address space allowed to the child process that parses one PDF or DOCX.
     pub classify_memory_bytes: u64,
-    /// The lowest score (0 to 1) at which a document is filed under a topic.
-    pub classify_min_score: f64,
+    /// The lowest score (0 to 1) at which the offline classifier files a document under a
+    /// topic; each classifier has its own default (see `classifier`).
+    pub classify_min_score: Option<f64>,
+    /// The static embedding table of the semantic classifier (`make model`; in AWS the model
+    /// layer's file). Without it, the offline classifier is term matching.
+    pub classifier_model_path: Option<std::path::PathBuf>,
     /// Open the connections to DynamoDB and S3 during init (set in AWS by template.yaml).
     pub warm_connections: bool,
     /// CloudWatch namespace of the metrics (see `metrics`).
@@ -118,13 +120,15 @@ impl Config {
             classify_timeout: Duration::from_secs(number("CLASSIFY_TIMEOUT_SECONDS", 20)?.max(1)),
             classify_memory_bytes: number("CLASSIFY_MEMORY_BYTES", 256 * 1024 * 1024)?,
             classify_min_score: match non_empty("CLASSIFY_MIN_SCORE") {
-                None => DEFAULT_CLASSIFY_MIN_SCORE,
-                Some(raw) => raw
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| (0.0..=1.0).contains(v))
-                    .ok_or(ConfigError::Invalid { name: "CLASSIFY_MIN_SCORE", value: raw })?,
+                None => None,
+                Some(raw) => Some(
+                    raw.parse::<f64>()
+                        .ok()
+                        .filter(|v| (0.0..=1.0).contains(v))
+                        .ok_or(ConfigError::Invalid { name: "CLASSIFY_MIN_SCORE", value: raw })?,
+                ),
             },
+            classifier_model_path: non_empty("CLASSIFIER_MODEL_PATH").map(Into::into),
             warm_connections: flag("WARM_CONNECTIONS")?,
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
             multipart_part_size: number("MULTIPART_PART_SIZE_BYTES", 8 * 1024 * 1024)?,

@@ -56,7 +56,7 @@ impl App {
             storage: clients::object_storage(&sdk, &config),
             sandbox: sandbox::Sandbox::new(EXTRACTION_CHILDREN),
             metrics: metrics::Metrics::stdout(&config.metrics_namespace),
-            classifier: clients::classifier(&sdk, &config),
+            classifier: clients::classifier(&sdk, &config)?,
             config,
         };
         if app.config.warm_connections {

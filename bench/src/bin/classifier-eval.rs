@@ -1,10 +1,11 @@
-//! `make eval`: the service's offline classifier on a labelled corpus (default
+//! `make eval`: the service's offline classifiers on a labelled corpus (default
 //! `eval/classification/corpus`: `topics.json`, `labels.tsv` with `file<TAB>topic key` or
 //! `none`, and the documents). Prints accuracy, macro-F1 (the topics and "none"), how many
 //! off-topic documents were filed, the confusions and the time per document, as Markdown.
 //!
-//! The rule is the one `classify` applies: the classifier's best topic, filed at or above the
-//! default `CLASSIFY_MIN_SCORE`. Figures, not assertions.
+//! Each classifier decides as in `classify`, at its default threshold: term matching, and the
+//! semantic classifier with the table `make model` built (or `CLASSIFIER_MODEL_PATH`). Figures,
+//! not assertions.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,8 +13,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::Value;
-use shared::classifier::{Classifier, TermMatchClassifier};
-use shared::config::DEFAULT_CLASSIFY_MIN_SCORE;
+use std::sync::Arc;
+
+use shared::classifier::embedding::EmbeddingTable;
+use shared::classifier::{Classifier, SemanticClassifier, TermMatchClassifier};
 use shared::model::{Topic, TopicId};
 
 const NONE: &str = "none";
@@ -59,23 +62,48 @@ fn load(corpus: &PathBuf) -> (Vec<(String, Topic)>, Vec<Labelled>) {
 async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let corpus = std::env::args().nth(1).map(PathBuf::from).unwrap_or(root.join("eval/classification/corpus"));
+    let model = std::env::var("CLASSIFIER_MODEL_PATH").map(PathBuf::from).unwrap_or(root.join("target/model/static-128.bin"));
     let (topics, documents) = load(&corpus);
+    let mut classifiers: Vec<Arc<dyn Classifier>> = vec![Arc::new(TermMatchClassifier::default())];
+    let started = Instant::now();
+    match EmbeddingTable::load(&model) {
+        Ok(table) => {
+            eprintln!("{} loaded in {:.1} ms", model.display(), started.elapsed().as_secs_f64() * 1000.0);
+            classifiers.push(Arc::new(SemanticClassifier::new(Arc::new(table))));
+        }
+        Err(error) => eprintln!("no semantic classifier ({error}): run `make model`"),
+    }
+    println!(
+        "Corpus `{}`: {} documents, {} topics, {} on-topic, {} off-topic.\n",
+        corpus.strip_prefix(&root).unwrap_or(&corpus).display(),
+        documents.len(),
+        topics.len(),
+        documents.iter().filter(|d| d.label != NONE).count(),
+        documents.iter().filter(|d| d.label == NONE).count()
+    );
+    println!("| classifier | accuracy | macro-F1 | off-topic filed | on-topic unclassified | on-topic misfiled | time per document |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut details = String::new();
+    for classifier in &classifiers {
+        let (row, detail) = evaluate(classifier.as_ref(), &topics, &documents).await;
+        println!("{row}");
+        details.push_str(&detail);
+    }
+    println!("{details}");
+}
+
+/// One table row, and the per-class F1 and the documents it got wrong.
+async fn evaluate(classifier: &dyn Classifier, topics: &[(String, Topic)], documents: &[Labelled]) -> (String, String) {
     let key_of: BTreeMap<TopicId, &str> = topics.iter().map(|(key, topic)| (topic.id, key.as_str())).collect();
     let user_topics: Vec<Topic> = topics.iter().map(|(_, topic)| topic.clone()).collect();
-    let classifier: &dyn Classifier = &TermMatchClassifier;
-
     let started = Instant::now();
     let mut rows = Vec::new();
-    for document in &documents {
+    for document in documents {
         let verdict = classifier.classify(&document.text, &user_topics).await;
-        let predicted = match verdict.best {
-            Some((id, score)) if score >= DEFAULT_CLASSIFY_MIN_SCORE => key_of[&id],
-            _ => NONE,
-        };
-        rows.push((document, predicted, verdict.best.map_or(0.0, |(_, score)| score), verdict.classified_by));
+        let predicted = verdict.filed_under().map_or(NONE, |id| key_of[&id]);
+        rows.push((document, predicted, verdict.best.map_or(0.0, |(_, score)| score), verdict.classified_by, verdict.filed_at));
     }
     let per_document = started.elapsed() / documents.len().max(1) as u32;
-
     let mut classes: Vec<&str> = topics.iter().map(|(key, _)| key.as_str()).collect();
     classes.push(NONE);
     let correct = rows.iter().filter(|(d, p, ..)| d.label == *p).count();
@@ -98,28 +126,23 @@ async fn main() {
     let unclassified = rows.iter().filter(|(d, p, ..)| d.label != NONE && *p == NONE).count();
     let misfiled = rows.iter().filter(|(d, p, ..)| d.label != NONE && *p != NONE && d.label != *p).count();
 
-    let mut out = String::new();
-    let name = rows.first().map_or("", |r| r.3.as_str());
-    writeln!(out, "Classifier `{name}` (filed at score >= {DEFAULT_CLASSIFY_MIN_SCORE}) on `{}`: {} documents, {} topics, {on_topic} on-topic, {} off-topic.\n", corpus.strip_prefix(&root).unwrap_or(&corpus).display(), rows.len(), topics.len(), off_topic.len()).unwrap();
-    writeln!(out, "| accuracy | macro-F1 | off-topic filed | on-topic unclassified | on-topic misfiled | time per document |").unwrap();
-    writeln!(out, "|---|---|---|---|---|---|").unwrap();
-    writeln!(
-        out,
-        "| {:.3} ({correct}/{}) | {macro_f1:.3} | {filed}/{} ({:.3}) | {unclassified}/{on_topic} | {misfiled}/{on_topic} | {} us |",
+    let name = rows.first().map_or(String::new(), |r| format!("`{}` (filed from {:.3})", r.3, r.4));
+    let row = format!(
+        "| {name} | {:.3} ({correct}/{}) | {macro_f1:.3} | {filed}/{} ({:.3}) | {unclassified}/{on_topic} | {misfiled}/{on_topic} | {} us |",
         correct as f64 / rows.len().max(1) as f64,
         rows.len(),
         off_topic.len(),
         filed as f64 / off_topic.len().max(1) as f64,
         per_document.as_micros()
-    )
-    .unwrap();
+    );
+    let mut out = String::new();
     let per_class: Vec<String> = classes.iter().map(|c| format!("{c} {:.2}", f1(c))).collect();
-    writeln!(out, "\nF1 per class: {}.", per_class.join(", ")).unwrap();
+    writeln!(out, "\n{name}: F1 per class: {}.", per_class.join(", ")).unwrap();
     let wrong: Vec<String> = rows
         .iter()
         .filter(|(d, p, ..)| d.label != *p)
-        .map(|(d, p, score, _)| format!("`{}` {} -> {p} ({score:.2})", d.file, d.label))
+        .map(|(d, p, score, ..)| format!("`{}` {} -> {p} ({score:.2})", d.file, d.label))
         .collect();
     writeln!(out, "\nWrong ({}): {}.", wrong.len(), wrong.join(", ")).unwrap();
-    println!("{out}");
+    (row, out)
 }

@@ -8,6 +8,7 @@
 //! anything inside it, and the answer is only accepted as one of the numbers offered. The worst
 //! a crafted document can do is file itself under another of its owner's own topics.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::types::{
@@ -15,7 +16,7 @@ use aws_sdk_bedrockruntime::types::{
 };
 use serde::Deserialize;
 
-use super::{Classifier, TermMatchClassifier, Verdict, VerdictFuture};
+use super::{Classifier, Verdict, VerdictFuture};
 use crate::model::Topic;
 
 /// The instructions given to the model unless `BEDROCK_PROMPT` replaces them.
@@ -38,17 +39,24 @@ pub struct BedrockClassifier {
     prompt: String,
     /// The whole call, retries included; after it the offline classifier decides.
     timeout: Duration,
-    fallback: TermMatchClassifier,
+    /// The offline classifier that decides when Bedrock does not.
+    fallback: Arc<dyn Classifier>,
 }
 
 impl BedrockClassifier {
-    pub fn new(client: aws_sdk_bedrockruntime::Client, model_id: &str, prompt: Option<&str>, timeout: Duration) -> Self {
+    pub fn new(
+        client: aws_sdk_bedrockruntime::Client,
+        model_id: &str,
+        prompt: Option<&str>,
+        timeout: Duration,
+        fallback: Arc<dyn Classifier>,
+    ) -> Self {
         Self {
             client,
             model_id: model_id.to_owned(),
             prompt: prompt.unwrap_or(DEFAULT_BEDROCK_PROMPT).to_owned(),
             timeout,
-            fallback: TermMatchClassifier,
+            fallback,
         }
     }
 
@@ -87,7 +95,8 @@ impl BedrockClassifier {
             _ => return Err("the model answered no message".into()),
         };
         let best = chosen_topic(&answer, topics)?;
-        Ok(Verdict { best, classified_by: format!("bedrock:{}", self.model_id), fallback: None })
+        // The model decides whether a topic fits: anything it names is filed.
+        Ok(Verdict { best, filed_at: 0.0, classified_by: format!("bedrock:{}", self.model_id), fallback: None })
     }
 }
 

@@ -11,17 +11,33 @@ use crate::model::{Topic, TopicId};
 /// description are stemmed terms; a topic scores the BM25-saturated frequency of its terms in
 /// the text, weighted by how specific each term is among the user's topics (IDF), normalised by
 /// the topic's best possible score.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TermMatchClassifier;
+#[derive(Debug, Clone, Copy)]
+pub struct TermMatchClassifier {
+    /// The lowest score at which a document is filed.
+    pub min_score: f64,
+}
+
+impl Default for TermMatchClassifier {
+    fn default() -> Self {
+        Self { min_score: DEFAULT_MIN_SCORE }
+    }
+}
 
 const K1: f64 = 1.2;
+/// Below this, term overlap is mostly words that topics share with any text.
+pub const DEFAULT_MIN_SCORE: f64 = 0.15;
 
 /// What `classified_by` says when this classifier decided.
 pub const TERM_MATCH: &str = "term-match";
 
 impl Classifier for TermMatchClassifier {
     fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic]) -> VerdictFuture<'a> {
-        let verdict = Verdict { best: self.best_topic(text, topics), classified_by: TERM_MATCH.to_owned(), fallback: None };
+        let verdict = Verdict {
+            best: self.best_topic(text, topics),
+            filed_at: self.min_score,
+            classified_by: TERM_MATCH.to_owned(),
+            fallback: None,
+        };
         Box::pin(std::future::ready(verdict))
     }
 }
@@ -29,6 +45,15 @@ impl Classifier for TermMatchClassifier {
 impl TermMatchClassifier {
     /// The best topic and its score in 0..=1, or `None` when there are no topics.
     pub fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)> {
+        let scores = scores(text, topics);
+        // Highest score; on a tie the older topic (smaller v7 id) wins, deterministically.
+        topics.iter().map(|t| t.id).zip(scores).max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+    }
+}
+
+/// Every topic's score in 0..=1, in the order of `topics`.
+pub fn scores(text: &str, topics: &[Topic]) -> Vec<f64> {
+    {
         let stemmer = Stemmer::create(Algorithm::English);
         let mut frequency: HashMap<String, f64> = HashMap::new();
         for term in terms(&stemmer, text) {
@@ -60,7 +85,7 @@ impl TermMatchClassifier {
         };
         profiles
             .iter()
-            .map(|(id, weights)| {
+            .map(|(_, weights)| {
                 let (mut score, mut best_possible) = (0.0, 0.0);
                 for (term, weight) in weights {
                     let importance = weight * idf(term);
@@ -68,11 +93,9 @@ impl TermMatchClassifier {
                     score += importance * tf * (K1 + 1.0) / (tf + K1);
                     best_possible += importance * (K1 + 1.0);
                 }
-                let normalised = if best_possible > 0.0 { score / best_possible } else { 0.0 };
-                (*id, normalised)
+                if best_possible > 0.0 { score / best_possible } else { 0.0 }
             })
-            // Highest score; on a tie the older topic (smaller v7 id) wins, deterministically.
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .collect()
     }
 }
 
@@ -104,27 +127,27 @@ mod tests {
             topic("Recipes", "cooking ingredients oven bake flour sugar"),
             topic("Contracts", "agreement parties terms signature obligations"),
         ];
-        let (id, score) = TermMatchClassifier
+        let (id, score) = TermMatchClassifier::default()
             .best_topic("Preheat the oven. Mix the flour and sugar, then bake for 20 minutes.", &topics)
             .unwrap();
         assert_eq!(id, topics[1].id);
         assert!(score > 0.15, "{score}");
-        let (id, _) = TermMatchClassifier.best_topic("Invoice #42: payment due to the vendor", &topics).unwrap();
+        let (id, _) = TermMatchClassifier::default().best_topic("Invoice #42: payment due to the vendor", &topics).unwrap();
         assert_eq!(id, topics[0].id);
     }
 
     #[test]
     fn unrelated_text_scores_low_and_no_topics_gives_none() {
         let topics = [topic("Invoices", "billing payment")];
-        let (_, score) = TermMatchClassifier.best_topic("The weather was pleasant on the hike.", &topics).unwrap();
+        let (_, score) = TermMatchClassifier::default().best_topic("The weather was pleasant on the hike.", &topics).unwrap();
         assert!(score < 0.15, "{score}");
-        assert!(TermMatchClassifier.best_topic("anything", &[]).is_none());
+        assert!(TermMatchClassifier::default().best_topic("anything", &[]).is_none());
     }
 
     #[test]
     fn stemming_matches_word_forms() {
         let topics = [topic("Travel", "flights hotels booking")];
-        let (_, score) = TermMatchClassifier.best_topic("I booked a flight and a hotel.", &topics).unwrap();
+        let (_, score) = TermMatchClassifier::default().best_topic("I booked a flight and a hotel.", &topics).unwrap();
         assert!(score > 0.15, "{score}");
     }
 }

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use shared::classifier::{BedrockClassifier, DEFAULT_BEDROCK_PROMPT};
+use shared::classifier::{BedrockClassifier, TermMatchClassifier, DEFAULT_BEDROCK_PROMPT};
 use shared::handlers;
 
 use crate::common::{app, event_request, new_user, reply_of, Api};
@@ -113,7 +113,8 @@ impl StubBedrock {
     async fn classifier(&self, timeout: Duration) -> BedrockClassifier {
         let sdk = shared::clients::sdk_config().await;
         let config = aws_sdk_bedrockruntime::config::Builder::from(&sdk).endpoint_url(&self.endpoint).build();
-        BedrockClassifier::new(aws_sdk_bedrockruntime::Client::from_conf(config), MODEL, None, timeout)
+        let fallback = Arc::new(TermMatchClassifier::default());
+        BedrockClassifier::new(aws_sdk_bedrockruntime::Client::from_conf(config), MODEL, None, timeout, fallback)
     }
 }
 

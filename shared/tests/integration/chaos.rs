@@ -114,7 +114,7 @@ async fn deliver_event(app: &App, key: &str, duplicate: bool, tally: &Mutex<Tall
         let mut delivered = false;
         for _ in 0..EVENT_ATTEMPTS {
             let invocation = lambda_runtime::LambdaEvent::new(event.clone(), lambda_runtime::Context::default());
-            if handle_s3_event(app, &TermMatchClassifier, invocation).await.is_ok() {
+            if handle_s3_event(app, &TermMatchClassifier::default(), invocation).await.is_ok() {
                 delivered = true;
                 break;
             }
@@ -193,7 +193,7 @@ async fn worker(
             _ => {
                 let Some(upload) = pick(&mut rng, Some(true)) else { continue };
                 let request = event_request("reclassify.json", &user, Some(&upload.id));
-                let reply = reply_of(handlers::reclassify(&app, &TermMatchClassifier, request).await.unwrap());
+                let reply = reply_of(handlers::reclassify(&app, &TermMatchClassifier::default(), request).await.unwrap());
                 tally.lock().unwrap().record("reclassify", reply.status, &reply.body);
             }
         }

@@ -147,7 +147,7 @@ async fn duplicate_early_late_and_foreign_events_are_harmless() {
     assert_eq!(api.put_object(&upload.body, b"Bake the flour and sugar in the oven".to_vec()).await, 200);
     let key = format!("users/{encoded_user}/{early}");
     let bucket = app.config.bucket_name.clone();
-    let summary = handle_s3_event(&app, &TermMatchClassifier, s3_event(&bucket, &[&key, &key])).await.unwrap();
+    let summary = handle_s3_event(&app, &TermMatchClassifier::default(), s3_event(&bucket, &[&key, &key])).await.unwrap();
     assert_eq!((summary.records, summary.classified, summary.errors), (2, 2, 0));
     let document = api.get(&user, &early).await.body;
     assert_eq!(document["status"], "pending");
@@ -155,7 +155,7 @@ async fn duplicate_early_late_and_foreign_events_are_harmless() {
     assert_eq!(api.used_bytes(&user).await, 0);
     // Confirm afterwards keeps the result; a late duplicate rewrites the same values.
     assert_eq!(api.confirm(&user, &early).await.status, 200);
-    handle_s3_event(&app, &TermMatchClassifier, s3_event(&bucket, &[&key])).await.unwrap();
+    handle_s3_event(&app, &TermMatchClassifier::default(), s3_event(&bucket, &[&key])).await.unwrap();
     let again = api.get(&user, &early).await.body;
     assert_eq!(
         (&again["topic_id"], &again["confidence"], &again["status"]),
@@ -164,27 +164,27 @@ async fn duplicate_early_late_and_foreign_events_are_harmless() {
 
     // An event for a deleted document resurrects nothing.
     assert_eq!(api.delete(&user, &early).await.status, 204);
-    let summary = handle_s3_event(&app, &TermMatchClassifier, s3_event(&bucket, &[&key])).await.unwrap();
+    let summary = handle_s3_event(&app, &TermMatchClassifier::default(), s3_event(&bucket, &[&key])).await.unwrap();
     assert_eq!((summary.skipped, summary.errors), (1, 0));
     assert_detail(&api.get(&user, &early).await, 404);
 
     // Keys that are not ours (spaces, non-ASCII, other shapes, other buckets) are skipped.
     let summary = handle_s3_event(
         &app,
-        &TermMatchClassifier,
+        &TermMatchClassifier::default(),
         s3_event(&bucket, &["users/some+user/caf%C3%A9+menu.pdf", "users/a%20b/not-a-uuid", "uploads/x", "bad%FF"]),
     )
     .await
     .unwrap();
     assert_eq!((summary.records, summary.skipped, summary.errors), (4, 4, 0));
-    let other = handle_s3_event(&app, &TermMatchClassifier, s3_event("another-bucket", &[&key])).await.unwrap();
+    let other = handle_s3_event(&app, &TermMatchClassifier::default(), s3_event("another-bucket", &[&key])).await.unwrap();
     assert_eq!(other.skipped, 1);
     // S3's test event on configuring a notification is ignored.
     let test_event = lambda_runtime::LambdaEvent::new(
         json!({ "Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": bucket }),
         lambda_runtime::Context::default(),
     );
-    assert_eq!(handle_s3_event(&app, &TermMatchClassifier, test_event).await.unwrap().records, 0);
+    assert_eq!(handle_s3_event(&app, &TermMatchClassifier::default(), test_event).await.unwrap().records, 0);
 }
 
 #[tokio::test]

@@ -129,9 +129,10 @@ async fn a_missing_object_answered_403_reads_as_missing() {
     assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await, 422);
     let unknown = DocumentId::new().to_string();
     assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &unknown))).await, 404);
+    let term_match = shared::classify::TermMatchClassifier::default();
     let reclassify = handlers::reclassify(
         &faulty.app,
-        &shared::classify::TermMatchClassifier,
+        &term_match,
         event_request("reclassify.json", &user, Some(&id)),
     );
     assert_detail(&call(reclassify).await, 422);
@@ -286,7 +287,7 @@ async fn deleting_a_topic_sees_a_classification_committed_just_before() {
         faulty.app.table.create_topic(&invocation, &owner, "Recipes", "bake flour oven", 0).await.unwrap().unwrap();
     let reply = call(handlers::reclassify(
         &faulty.app,
-        &shared::classify::TermMatchClassifier,
+        &shared::classify::TermMatchClassifier::default(),
         event_request("reclassify.json", &user, Some(&id)),
     ))
     .await;

@@ -14,4 +14,5 @@ mod http_api;
 mod metrics;
 mod multipart;
 mod quota_race;
+mod semantic;
 mod xray;

@@ -101,7 +101,7 @@ async fn every_operation_emits_conforming_metrics() {
         event["Records"][i]["s3"]["object"]["key"] = object_key(&owner, *doc).into();
     }
     let summary =
-        handle_s3_event(&app, &TermMatchClassifier, lambda_runtime::LambdaEvent::new(event, Default::default()))
+        handle_s3_event(&app, &TermMatchClassifier::default(), lambda_runtime::LambdaEvent::new(event, Default::default()))
             .await
             .unwrap();
     assert_eq!((summary.classified, summary.orphans_removed), (1, 1));

@@ -1,0 +1,284 @@
+//! A static sentence embedding: all-MiniLM-L6-v2's token vectors distilled into one table
+//! (`make model`, `eval/classification/distill.py`, which specifies the file format and the
+//! tokeniser). A text's vector is the weighted mean of its WordPiece tokens' rows, minus the
+//! vector of generic English text; texts are compared by cosine. No network at run time: a
+//! table lookup and a sum per token (about 0.1 ms for a page of text).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+
+const MAGIC: &[u8; 4] = b"SEMB";
+const VERSION: u32 = 1;
+/// Texts are embedded from at most this many tokens (a few pages): the start says what a
+/// document is, and the time per document stays bounded.
+const MAX_TOKENS: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not a static embedding table: {problem}")]
+    Invalid { path: String, problem: String },
+}
+
+/// The table, loaded once per process.
+pub struct EmbeddingTable {
+    vocabulary: HashMap<String, u32>,
+    weights: Vec<f32>,
+    /// int8 rows, row-major (`dimensions` per token), each with its scale: kept quantised, a
+    /// quarter of the memory of floats.
+    rows: Vec<i8>,
+    scales: Vec<f32>,
+    center: Vec<f32>,
+    dimensions: usize,
+    unknown: u32,
+    max_word_chars: usize,
+}
+
+impl std::fmt::Debug for EmbeddingTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddingTable")
+            .field("tokens", &self.weights.len())
+            .field("dimensions", &self.dimensions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddingTable {
+    pub fn load(path: &Path) -> Result<Self, TableError> {
+        let bytes = std::fs::read(path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&bytes).map_err(|problem| TableError::Invalid { path: path.display().to_string(), problem })
+    }
+
+    /// The format of `distill.py`: a header, the vocabulary, weights, row scales, the centre,
+    /// then int8 rows; every length is checked, and nothing may follow.
+    fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let mut reader = Reader { bytes, at: 0 };
+        if reader.take(4)? != MAGIC {
+            return Err("bad magic".into());
+        }
+        let version = reader.u32()?;
+        if version != VERSION {
+            return Err(format!("format version {version}, expected {VERSION}"));
+        }
+        let (tokens, dimensions, unknown, max_word_chars, flags, _reserved) =
+            (reader.u32()? as usize, reader.u32()? as usize, reader.u32()?, reader.u32()? as usize, reader.u32()?, reader.u32()?);
+        if flags != 3 || dimensions == 0 || tokens == 0 || unknown as usize >= tokens {
+            return Err(format!("unsupported header: {tokens} tokens, {dimensions} dimensions, flags {flags}"));
+        }
+        let mut vocabulary = HashMap::with_capacity(tokens);
+        for id in 0..tokens as u32 {
+            let len = u16::from_le_bytes(reader.take(2)?.try_into().unwrap()) as usize;
+            let piece = std::str::from_utf8(reader.take(len)?).map_err(|_| "a vocabulary entry is not UTF-8")?;
+            vocabulary.insert(piece.to_owned(), id);
+        }
+        let weights = reader.f32s(tokens)?;
+        let scales = reader.f32s(tokens)?;
+        let center = reader.f32s(dimensions)?;
+        let quantised = reader.take(tokens * dimensions)?;
+        if reader.at != bytes.len() {
+            return Err(format!("{} bytes after the rows", bytes.len() - reader.at));
+        }
+        let rows = quantised.iter().map(|q| *q as i8).collect();
+        Ok(Self { vocabulary, weights, rows, scales, center, dimensions, unknown, max_word_chars })
+    }
+
+    /// The text's vector: the weighted mean of its tokens' rows minus the centre; zero when it
+    /// has no weighted token.
+    pub fn embed(&self, text: &str) -> Vec<f32> {
+        let mut sum = vec![0f32; self.dimensions];
+        let mut total = 0f32;
+        for id in self.tokens(text).take(MAX_TOKENS) {
+            let weight = self.weights[id as usize];
+            if weight != 0.0 {
+                let row = &self.rows[id as usize * self.dimensions..][..self.dimensions];
+                let scaled = weight * self.scales[id as usize];
+                sum.iter_mut().zip(row).for_each(|(s, q)| *s += scaled * f32::from(*q));
+                total += weight;
+            }
+        }
+        if total <= 0.0 {
+            return vec![0.0; self.dimensions];
+        }
+        sum.iter().zip(&self.center).map(|(s, c)| s / total - c).collect()
+    }
+
+    /// WordPiece ids of `text` (no `[CLS]`/`[SEP]`), as the model's tokenizer gives them.
+    pub fn token_ids(&self, text: &str) -> Vec<u32> {
+        self.tokens(text).collect()
+    }
+
+    fn tokens<'a>(&'a self, text: &str) -> impl Iterator<Item = u32> + 'a {
+        basic_words(text).into_iter().flat_map(|word| self.word_pieces(&word))
+    }
+
+    /// Greedy longest-match-first; a word with a part no piece matches is one `[UNK]`.
+    fn word_pieces(&self, word: &str) -> Vec<u32> {
+        let chars: Vec<(usize, char)> = word.char_indices().collect();
+        if chars.len() > self.max_word_chars {
+            return vec![self.unknown];
+        }
+        let boundary = |i: usize| chars.get(i).map_or(word.len(), |(at, _)| *at);
+        let (mut ids, mut start, mut piece) = (Vec::new(), 0, String::new());
+        while start < chars.len() {
+            let found = (start + 1..=chars.len()).rev().find_map(|end| {
+                piece.clear();
+                if start > 0 {
+                    piece.push_str("##");
+                }
+                piece.push_str(&word[boundary(start)..boundary(end)]);
+                self.vocabulary.get(&piece).map(|id| (*id, end))
+            });
+            match found {
+                Some((id, end)) => {
+                    ids.push(id);
+                    start = end;
+                }
+                None => return vec![self.unknown],
+            }
+        }
+        ids
+    }
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let (na, nb) = (a.iter().map(|x| x * x).sum::<f32>().sqrt(), b.iter().map(|x| x * x).sum::<f32>().sqrt());
+    if na > 0.0 && nb > 0.0 {
+        f64::from(dot / (na * nb))
+    } else {
+        0.0
+    }
+}
+
+/// BERT's basic tokeniser, uncased: clean, space out CJK ideographs, strip accents, lowercase,
+/// split on whitespace and around every punctuation character.
+fn basic_words(text: &str) -> Vec<String> {
+    let mut cleaned = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\0' || c == '\u{FFFD}' || is_control(c) {
+            continue;
+        }
+        if is_whitespace(c) {
+            cleaned.push(' ');
+        } else if is_cjk(c) {
+            cleaned.extend([' ', c, ' ']);
+        } else {
+            cleaned.push(c);
+        }
+    }
+    let folded: String = cleaned.nfd().filter(|c| c.general_category() != GeneralCategory::NonspacingMark).flat_map(char::to_lowercase).collect();
+    let mut words = Vec::new();
+    for chunk in folded.split_whitespace() {
+        let mut word = String::new();
+        for c in chunk.chars() {
+            if is_punctuation(c) {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                words.push(c.to_string());
+            } else {
+                word.push(c);
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+    }
+    words
+}
+
+fn is_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r') || c.general_category() == GeneralCategory::SpaceSeparator
+}
+
+fn is_control(c: char) -> bool {
+    !matches!(c, '\t' | '\n' | '\r') && matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format)
+}
+
+fn is_punctuation(c: char) -> bool {
+    matches!(c as u32, 33..=47 | 58..=64 | 91..=96 | 123..=126) || c.general_category_group() == GeneralCategoryGroup::Punctuation
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0x2A700..=0x2B73F | 0x2B740..=0x2B81F
+        | 0x2B820..=0x2CEAF | 0xF900..=0xFAFF | 0x2F800..=0x2FA1F)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(len).filter(|end| *end <= self.bytes.len()).ok_or("the file ends early")?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+
+    fn f32s(&mut self, count: usize) -> Result<Vec<f32>, String> {
+        Ok(self.take(count * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_cleaned_folded_and_split_at_punctuation() {
+        assert_eq!(basic_words("Crème  Brûlée: £4.50!"), ["creme", "brulee", ":", "£4", ".", "50", "!"]);
+        assert_eq!(basic_words("a\u{200B}b\tc\u{00A0}d 東京"), ["ab", "c", "d", "東", "京"]);
+        assert_eq!(basic_words("“quoted”—dash"), ["“", "quoted", "”", "—", "dash"]);
+    }
+
+    /// A table of three pieces, two dimensions, built in the file format.
+    fn tiny_table() -> Vec<u8> {
+        let vocabulary = ["[UNK]", "lent", "##il", "soup"];
+        let mut bytes = MAGIC.to_vec();
+        for value in [VERSION, vocabulary.len() as u32, 2, 0, 100, 3, 0] {
+            bytes.extend(value.to_le_bytes());
+        }
+        for piece in vocabulary {
+            bytes.extend((piece.len() as u16).to_le_bytes());
+            bytes.extend(piece.as_bytes());
+        }
+        for weight in [0.0f32, 1.0, 1.0, 2.0] {
+            bytes.extend(weight.to_le_bytes());
+        }
+        for scale in [1.0f32, 0.5, 0.5, 0.25] {
+            bytes.extend(scale.to_le_bytes());
+        }
+        for center in [0.0f32, 0.0] {
+            bytes.extend(center.to_le_bytes());
+        }
+        bytes.extend([0u8, 0, 2, 0, 0, 2, 4, 4]);
+        bytes
+    }
+
+    #[test]
+    fn tables_are_read_exactly_and_texts_embedded_by_their_pieces() {
+        let table = EmbeddingTable::parse(&tiny_table()).unwrap();
+        assert_eq!(table.tokens("Lentil soup, lentils").collect::<Vec<_>>(), [1, 2, 3, 0, 0]);
+        // lent (1, 0) + il (0, 1) + 2 x soup (1, 1), over a weight of 4.
+        assert_eq!(table.embed("lentil soup"), [0.75, 0.75]);
+        assert_eq!(table.embed("nothing known"), [0.0, 0.0]);
+        assert!((cosine(&table.embed("lentil"), &table.embed("soup")) - 1.0).abs() < 1e-6);
+
+        let mut trailing = tiny_table();
+        trailing.push(0);
+        assert!(EmbeddingTable::parse(&trailing).unwrap_err().contains("after the rows"));
+        let short = tiny_table();
+        assert!(EmbeddingTable::parse(&short[..short.len() - 1]).unwrap_err().contains("ends early"));
+        assert!(EmbeddingTable::parse(b"PK\x03\x04").is_err());
+    }
+}
