@@ -14,14 +14,22 @@ struct Price {
     source: &'static str,
 }
 
-const API_REQUEST: Price = Price { unit: "HTTP API request", usd: 1.00e-6, source: "API Gateway HTTP API, first 300M/month, 2025" };
+const API_REQUEST: Price =
+    Price { unit: "HTTP API request", usd: 1.00e-6, source: "API Gateway HTTP API, first 300M/month, 2025" };
 const LAMBDA_REQUEST: Price = Price { unit: "Lambda request", usd: 0.20e-6, source: "Lambda requests, 2025" };
-const LAMBDA_GB_SECOND: Price = Price { unit: "GB-second (arm64)", usd: 0.000_013_333_4, source: "Lambda arm64 duration, first 7.5B GB-s/month, 2025" };
-const WRITE_UNIT: Price = Price { unit: "write request unit", usd: 0.625e-6, source: "DynamoDB on-demand, since 2024-11-01" };
-const READ_UNIT: Price = Price { unit: "read request unit", usd: 0.125e-6, source: "DynamoDB on-demand, since 2024-11-01" };
+const LAMBDA_GB_SECOND: Price = Price {
+    unit: "GB-second (arm64)",
+    usd: 0.000_013_333_4,
+    source: "Lambda arm64 duration, first 7.5B GB-s/month, 2025",
+};
+const WRITE_UNIT: Price =
+    Price { unit: "write request unit", usd: 0.625e-6, source: "DynamoDB on-demand, since 2024-11-01" };
+const READ_UNIT: Price =
+    Price { unit: "read request unit", usd: 0.125e-6, source: "DynamoDB on-demand, since 2024-11-01" };
 const S3_PUT: Price = Price { unit: "S3 PUT", usd: 0.005e-3, source: "S3 Standard PUT/COPY/POST/LIST, 2025" };
 const S3_GET: Price = Price { unit: "S3 GET", usd: 0.0004e-3, source: "S3 Standard GET/SELECT, 2025" };
-const LOG_GB: Price = Price { unit: "GB of logs ingested", usd: 0.50, source: "CloudWatch Logs standard ingestion, 2025" };
+const LOG_GB: Price =
+    Price { unit: "GB of logs ingested", usd: 0.50, source: "CloudWatch Logs standard ingestion, 2025" };
 
 /// Lambda's own lines per invocation with `LogFormat: JSON` at `SystemLogLevel: INFO`
 /// (`platform.start`, `platform.report`; about 250 and 450 bytes): not measurable here.
@@ -76,20 +84,45 @@ pub fn table(per_upload: &[FunctionFigures], cleanup: &FunctionFigures, uploads_
     let names: Vec<&str> = per_upload.iter().map(|f| f.function).collect();
     let http = per_upload.iter().filter(|f| f.function != "classify").count() as f64;
     let lines = [
-        Line { what: format!("API requests ({})", names.iter().filter(|n| **n != "classify").copied().collect::<Vec<_>>().join(", ")), quantity: http * UPLOADS, price: API_REQUEST },
-        Line { what: format!("Lambda invocations ({}, and clean-up runs)", names.join(", ")), quantity: per_upload.len() as f64 * UPLOADS + cleanup_share, price: LAMBDA_REQUEST },
+        Line {
+            what: format!(
+                "API requests ({})",
+                names.iter().filter(|n| **n != "classify").copied().collect::<Vec<_>>().join(", ")
+            ),
+            quantity: http * UPLOADS,
+            price: API_REQUEST,
+        },
+        Line {
+            what: format!("Lambda invocations ({}, and clean-up runs)", names.join(", ")),
+            quantity: per_upload.len() as f64 * UPLOADS + cleanup_share,
+            price: LAMBDA_REQUEST,
+        },
         Line {
             what: format!("Lambda duration (warm p50 rounded up; {:.0}% cold with init)", COLD_START_RATE * 100.0),
             quantity: sum(&|f| f.gb_seconds()) + cleanup.gb_seconds() * cleanup_share,
             price: LAMBDA_GB_SECOND,
         },
-        Line { what: "DynamoDB writes (transactional items count twice)".into(), quantity: sum(&|f| f.write_units) + cleanup.write_units * cleanup_share, price: WRITE_UNIT },
-        Line { what: "DynamoDB reads".into(), quantity: sum(&|f| f.read_units) + cleanup.read_units * cleanup_share, price: READ_UNIT },
+        Line {
+            what: "DynamoDB writes (transactional items count twice)".into(),
+            quantity: sum(&|f| f.write_units) + cleanup.write_units * cleanup_share,
+            price: WRITE_UNIT,
+        },
+        Line {
+            what: "DynamoDB reads".into(),
+            quantity: sum(&|f| f.read_units) + cleanup.read_units * cleanup_share,
+            price: READ_UNIT,
+        },
         Line { what: "S3 PUT (the browser's upload, one part)".into(), quantity: UPLOADS, price: S3_PUT },
-        Line { what: "S3 GET (confirm's ranged read, classify's read)".into(), quantity: sum(&|f| f.s3_gets), price: S3_GET },
+        Line {
+            what: "S3 GET (confirm's ranged read, classify's read)".into(),
+            quantity: sum(&|f| f.s3_gets),
+            price: S3_GET,
+        },
         Line {
             what: format!("CloudWatch Logs (measured lines + {PLATFORM_LOG_BYTES:.0} B of Lambda's per invocation)"),
-            quantity: (sum(&|f| f.log_bytes + PLATFORM_LOG_BYTES) + (cleanup.log_bytes + PLATFORM_LOG_BYTES) * cleanup_share) / 1e9,
+            quantity: (sum(&|f| f.log_bytes + PLATFORM_LOG_BYTES)
+                + (cleanup.log_bytes + PLATFORM_LOG_BYTES) * cleanup_share)
+                / 1e9,
             price: LOG_GB,
         },
     ];

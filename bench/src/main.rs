@@ -459,7 +459,8 @@ async fn main() {
         cold.sort();
         let mut warm = r.warm.clone();
         warm.sort();
-        let per_request = |operation: &str| r.calls.get(operation).copied().unwrap_or_default() as f64 / r.warm.len() as f64;
+        let per_request =
+            |operation: &str| r.calls.get(operation).copied().unwrap_or_default() as f64 / r.warm.len() as f64;
         cost::FunctionFigures {
             function,
             memory_mb,

@@ -50,7 +50,14 @@ impl Tally {
             table => table["CapacityUnits"].as_f64().unwrap_or_default(),
         };
         let mut capacity = self.capacity.lock().unwrap();
-        if matches!(operation, "DynamoDB.GetItem" | "DynamoDB.Query" | "DynamoDB.Scan" | "DynamoDB.BatchGetItem" | "DynamoDB.TransactGetItems") {
+        if matches!(
+            operation,
+            "DynamoDB.GetItem"
+                | "DynamoDB.Query"
+                | "DynamoDB.Scan"
+                | "DynamoDB.BatchGetItem"
+                | "DynamoDB.TransactGetItems"
+        ) {
             capacity.read_units += consumed;
         } else {
             capacity.write_units += consumed;

@@ -70,7 +70,8 @@ pub fn object_storage(sdk: &SdkConfig, config: &Config) -> ObjectStorage {
 pub fn classifier(sdk: &SdkConfig, config: &Config) -> Result<Arc<dyn Classifier>, ConfigError> {
     let offline: Arc<dyn Classifier> = match &config.classifier_model_path {
         Some(path) => {
-            let table = EmbeddingTable::load(path).map_err(|e| ConfigError::Inconsistent(format!("CLASSIFIER_MODEL_PATH: {e}")))?;
+            let table = EmbeddingTable::load(path)
+                .map_err(|e| ConfigError::Inconsistent(format!("CLASSIFIER_MODEL_PATH: {e}")))?;
             let mut semantic = SemanticClassifier::new(Arc::new(table));
             if let Some(min_score) = config.classify_min_score {
                 semantic.min_score = min_score;

@@ -22,7 +22,6 @@ pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
 
 pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
-
 #[derive(Clone, Debug)]
 pub struct Config {
     /// DynamoDB table holding documents, quotas and pending object removals.

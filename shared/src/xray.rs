@@ -18,7 +18,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::config::interceptors::{BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef};
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, Region, RuntimeComponents, SharedInterceptor};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -91,7 +93,8 @@ struct Daemon {
 impl Daemon {
     fn send(&self, document: &Value) {
         let socket = self.socket.get_or_init(|| {
-            let any: SocketAddr = if self.address.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { "[::]:0".parse().ok()? };
+            let any: SocketAddr =
+                if self.address.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { "[::]:0".parse().ok()? };
             let socket = UdpSocket::bind(any).ok()?;
             socket.set_nonblocking(true).ok()?;
             Some(socket)
@@ -147,7 +150,10 @@ impl Intercept for Subsegments {
             attempts: cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts()),
             status: context.response().map(|r| r.status().as_u16()),
             request_id: context.response().and_then(|r| {
-                ["x-amzn-requestid", "x-amz-request-id"].iter().find_map(|name| r.headers().get(*name)).map(str::to_owned)
+                ["x-amzn-requestid", "x-amz-request-id"]
+                    .iter()
+                    .find_map(|name| r.headers().get(*name))
+                    .map(str::to_owned)
             }),
             failed: matches!(context.output_or_error(), Some(Err(_)) | None),
             start,
@@ -279,7 +285,10 @@ mod tests {
         assert_eq!(ok["parent_id"], "53995c3f42cd8ad8");
         assert_eq!(ok["name"], "DynamoDB");
         assert_eq!(ok["namespace"], "aws");
-        assert_eq!(ok["aws"], json!({"operation": "TransactWriteItems", "retries": 2, "region": "eu-west-1", "request_id": "R1"}));
+        assert_eq!(
+            ok["aws"],
+            json!({"operation": "TransactWriteItems", "retries": 2, "region": "eu-west-1", "request_id": "R1"})
+        );
         assert_eq!(ok["http"]["response"]["status"], 200);
         assert!(ok.get("error").is_none() && ok.get("fault").is_none() && ok.get("throttle").is_none());
 

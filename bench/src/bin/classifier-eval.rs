@@ -27,7 +27,7 @@ struct Labelled {
     text: String,
 }
 
-fn load(corpus: &PathBuf) -> (Vec<(String, Topic)>, Vec<Labelled>) {
+fn load(corpus: &std::path::Path) -> (Vec<(String, Topic)>, Vec<Labelled>) {
     let read = |name: &str| {
         std::fs::read_to_string(corpus.join(name)).unwrap_or_else(|e| panic!("{}: {e}", corpus.join(name).display()))
     };
@@ -52,7 +52,11 @@ fn load(corpus: &PathBuf) -> (Vec<(String, Topic)>, Vec<Labelled>) {
         .map(|line| {
             let (file, label) = line.split_once('\t').expect("file<TAB>label");
             let bytes = std::fs::read(corpus.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-            Labelled { file: file.to_owned(), label: label.trim().to_owned(), text: String::from_utf8_lossy(&bytes).into() }
+            Labelled {
+                file: file.to_owned(),
+                label: label.trim().to_owned(),
+                text: String::from_utf8_lossy(&bytes).into(),
+            }
         })
         .collect();
     (topics, documents)
@@ -62,7 +66,8 @@ fn load(corpus: &PathBuf) -> (Vec<(String, Topic)>, Vec<Labelled>) {
 async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let corpus = std::env::args().nth(1).map(PathBuf::from).unwrap_or(root.join("eval/classification/corpus"));
-    let model = std::env::var("CLASSIFIER_MODEL_PATH").map(PathBuf::from).unwrap_or(root.join("target/model/static-128.bin"));
+    let model =
+        std::env::var("CLASSIFIER_MODEL_PATH").map(PathBuf::from).unwrap_or(root.join("target/model/static-128.bin"));
     let (topics, documents) = load(&corpus);
     let mut classifiers: Vec<Arc<dyn Classifier>> = vec![Arc::new(TermMatchClassifier::default())];
     let started = Instant::now();
@@ -101,7 +106,13 @@ async fn evaluate(classifier: &dyn Classifier, topics: &[(String, Topic)], docum
     for document in documents {
         let verdict = classifier.classify(&document.text, &user_topics).await;
         let predicted = verdict.filed_under().map_or(NONE, |id| key_of[&id]);
-        rows.push((document, predicted, verdict.best.map_or(0.0, |(_, score)| score), verdict.classified_by, verdict.filed_at));
+        rows.push((
+            document,
+            predicted,
+            verdict.best.map_or(0.0, |(_, score)| score),
+            verdict.classified_by,
+            verdict.filed_at,
+        ));
     }
     let per_document = started.elapsed() / documents.len().max(1) as u32;
     let mut classes: Vec<&str> = topics.iter().map(|(key, _)| key.as_str()).collect();

@@ -168,7 +168,12 @@ mod tests {
     fn topics() -> Vec<Topic> {
         ["Invoices", "Recipes"]
             .iter()
-            .map(|name| Topic { id: TopicId::new(), name: (*name).into(), description: "d\nwith  lines".into(), created_at: 0 })
+            .map(|name| Topic {
+                id: TopicId::new(),
+                name: (*name).into(),
+                description: "d\nwith  lines".into(),
+                created_at: 0,
+            })
             .collect()
     }
 
@@ -176,10 +181,15 @@ mod tests {
     fn answers_name_an_offered_topic_or_none() {
         let topics = topics();
         assert_eq!(chosen_topic(r#"{"topic": 2, "confidence": 0.9}"#, &topics), Ok(Some((topics[1].id, 0.9))));
-        assert_eq!(chosen_topic("Sure:\n{\"topic\": \"1\", \"confidence\": 7}\nDone.", &topics), Ok(Some((topics[0].id, 1.0))));
+        assert_eq!(
+            chosen_topic("Sure:\n{\"topic\": \"1\", \"confidence\": 7}\nDone.", &topics),
+            Ok(Some((topics[0].id, 1.0)))
+        );
         assert_eq!(chosen_topic(r#"{"topic": null, "confidence": 0.8}"#, &topics), Ok(None));
         assert_eq!(chosen_topic(r#"{"topic": 1}"#, &topics), Ok(Some((topics[0].id, 0.5))));
-        for unusable in [r#"{"topic": 3}"#, r#"{"topic": 0}"#, r#"{"topic": -1}"#, r#"{"topic": [1]}"#, "Recipes", "{", ""] {
+        for unusable in
+            [r#"{"topic": 3}"#, r#"{"topic": 0}"#, r#"{"topic": -1}"#, r#"{"topic": [1]}"#, "Recipes", "{", ""]
+        {
             assert!(chosen_topic(unusable, &topics).is_err(), "{unusable}");
         }
     }

@@ -49,7 +49,8 @@ impl std::fmt::Debug for EmbeddingTable {
 
 impl EmbeddingTable {
     pub fn load(path: &Path) -> Result<Self, TableError> {
-        let bytes = std::fs::read(path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| TableError::Read { path: path.display().to_string(), source })?;
         Self::parse(&bytes).map_err(|problem| TableError::Invalid { path: path.display().to_string(), problem })
     }
 
@@ -64,8 +65,14 @@ impl EmbeddingTable {
         if version != VERSION {
             return Err(format!("format version {version}, expected {VERSION}"));
         }
-        let (tokens, dimensions, unknown, max_word_chars, flags, _reserved) =
-            (reader.u32()? as usize, reader.u32()? as usize, reader.u32()?, reader.u32()? as usize, reader.u32()?, reader.u32()?);
+        let (tokens, dimensions, unknown, max_word_chars, flags, _reserved) = (
+            reader.u32()? as usize,
+            reader.u32()? as usize,
+            reader.u32()?,
+            reader.u32()? as usize,
+            reader.u32()?,
+            reader.u32()?,
+        );
         if flags != 3 || dimensions == 0 || tokens == 0 || unknown as usize >= tokens {
             return Err(format!("unsupported header: {tokens} tokens, {dimensions} dimensions, flags {flags}"));
         }
@@ -170,7 +177,11 @@ fn basic_words(text: &str) -> Vec<String> {
             cleaned.push(c);
         }
     }
-    let folded: String = cleaned.nfd().filter(|c| c.general_category() != GeneralCategory::NonspacingMark).flat_map(char::to_lowercase).collect();
+    let folded: String = cleaned
+        .nfd()
+        .filter(|c| c.general_category() != GeneralCategory::NonspacingMark)
+        .flat_map(char::to_lowercase)
+        .collect();
     let mut words = Vec::new();
     for chunk in folded.split_whitespace() {
         let mut word = String::new();
@@ -196,11 +207,13 @@ fn is_whitespace(c: char) -> bool {
 }
 
 fn is_control(c: char) -> bool {
-    !matches!(c, '\t' | '\n' | '\r') && matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format)
+    !matches!(c, '\t' | '\n' | '\r')
+        && matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format)
 }
 
 fn is_punctuation(c: char) -> bool {
-    matches!(c as u32, 33..=47 | 58..=64 | 91..=96 | 123..=126) || c.general_category_group() == GeneralCategoryGroup::Punctuation
+    matches!(c as u32, 33..=47 | 58..=64 | 91..=96 | 123..=126)
+        || c.general_category_group() == GeneralCategoryGroup::Punctuation
 }
 
 fn is_cjk(c: char) -> bool {

@@ -49,3 +49,8 @@ impl Verdict {
         self.best.filter(|(_, score)| *score >= self.filed_at).map(|(topic, _)| topic)
     }
 }
+
+/// The highest-scoring topic; on a tie the older one (smaller v7 id) wins, deterministically.
+fn highest(topics: &[Topic], scores: Vec<f64>) -> Option<(TopicId, f64)> {
+    topics.iter().map(|t| t.id).zip(scores).max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+}

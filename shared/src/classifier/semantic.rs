@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use super::embedding::{cosine, EmbeddingTable};
-use super::{term_match, Classifier, Verdict, VerdictFuture};
+use super::{highest, term_match, Classifier, Verdict, VerdictFuture};
 use crate::model::Topic;
 
 /// What `classified_by` says when this classifier decided.
@@ -44,7 +44,8 @@ impl SemanticClassifier {
             .iter()
             .zip(terms)
             .map(|(topic, term)| {
-                let texts = [topic.name.clone(), topic.description.clone(), format!("{}: {}", topic.name, topic.description)];
+                let texts =
+                    [topic.name.clone(), topic.description.clone(), format!("{}: {}", topic.name, topic.description)];
                 let closest = texts.iter().map(|t| cosine(&document, &self.table.embed(t))).fold(f64::MIN, f64::max);
                 ((closest + TERM_WEIGHT * term) / SCALE).clamp(0.0, 1.0)
             })
@@ -54,9 +55,12 @@ impl SemanticClassifier {
 
 impl Classifier for SemanticClassifier {
     fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic]) -> VerdictFuture<'a> {
-        let scores = self.scores(text, topics);
-        // Highest score; on a tie the older topic (smaller v7 id) wins, deterministically.
-        let best = topics.iter().map(|t| t.id).zip(scores).max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
-        Box::pin(std::future::ready(Verdict { best, filed_at: self.min_score, classified_by: SEMANTIC.to_owned(), fallback: None }))
+        let best = highest(topics, self.scores(text, topics));
+        Box::pin(std::future::ready(Verdict {
+            best,
+            filed_at: self.min_score,
+            classified_by: SEMANTIC.to_owned(),
+            fallback: None,
+        }))
     }
 }

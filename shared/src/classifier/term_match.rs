@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use super::{Classifier, Verdict, VerdictFuture};
+use super::{highest, Classifier, Verdict, VerdictFuture};
 use crate::model::{Topic, TopicId};
 
 /// The default classifier: offline and deterministic. Each topic's name (counted twice) and
@@ -45,9 +45,7 @@ impl Classifier for TermMatchClassifier {
 impl TermMatchClassifier {
     /// The best topic and its score in 0..=1, or `None` when there are no topics.
     pub fn best_topic(&self, text: &str, topics: &[Topic]) -> Option<(TopicId, f64)> {
-        let scores = scores(text, topics);
-        // Highest score; on a tie the older topic (smaller v7 id) wins, deterministically.
-        topics.iter().map(|t| t.id).zip(scores).max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        highest(topics, scores(text, topics))
     }
 }
 
@@ -93,7 +91,11 @@ pub fn scores(text: &str, topics: &[Topic]) -> Vec<f64> {
                     score += importance * tf * (K1 + 1.0) / (tf + K1);
                     best_possible += importance * (K1 + 1.0);
                 }
-                if best_possible > 0.0 { score / best_possible } else { 0.0 }
+                if best_possible > 0.0 {
+                    score / best_possible
+                } else {
+                    0.0
+                }
             })
             .collect()
     }
@@ -132,14 +134,16 @@ mod tests {
             .unwrap();
         assert_eq!(id, topics[1].id);
         assert!(score > 0.15, "{score}");
-        let (id, _) = TermMatchClassifier::default().best_topic("Invoice #42: payment due to the vendor", &topics).unwrap();
+        let (id, _) =
+            TermMatchClassifier::default().best_topic("Invoice #42: payment due to the vendor", &topics).unwrap();
         assert_eq!(id, topics[0].id);
     }
 
     #[test]
     fn unrelated_text_scores_low_and_no_topics_gives_none() {
         let topics = [topic("Invoices", "billing payment")];
-        let (_, score) = TermMatchClassifier::default().best_topic("The weather was pleasant on the hike.", &topics).unwrap();
+        let (_, score) =
+            TermMatchClassifier::default().best_topic("The weather was pleasant on the hike.", &topics).unwrap();
         assert!(score < 0.15, "{score}");
         assert!(TermMatchClassifier::default().best_topic("anything", &[]).is_none());
     }

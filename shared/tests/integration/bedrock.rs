@@ -57,7 +57,9 @@ impl StubBedrock {
                 let stub = serving.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| stub.clone().reply(request));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -82,7 +84,11 @@ impl StubBedrock {
         self.received.lock().unwrap().push(Received { path, authorization, body });
         let canned = {
             let mut replies = self.replies.lock().unwrap();
-            if replies.len() > 1 { replies.pop_front() } else { replies.front().cloned() }
+            if replies.len() > 1 {
+                replies.pop_front()
+            } else {
+                replies.front().cloned()
+            }
         };
         let json = |status: u16, error_type: Option<&str>, body: Value| {
             let mut response = Response::builder().status(status).header("content-type", "application/json");
@@ -147,7 +153,9 @@ async fn bedrock_decides_through_converse_and_term_matching_takes_over_when_it_c
     // prompt, the numbered topics and the fenced text, a short deterministic answer asked for.
     let sent = stub.received.lock().unwrap().pop().unwrap();
     assert_eq!(sent.path, format!("/model/{}/converse", MODEL.replace(':', "%3A")));
-    assert!(sent.authorization.starts_with("AWS4-HMAC-SHA256 ") && sent.authorization.contains("/bedrock/aws4_request"));
+    assert!(
+        sent.authorization.starts_with("AWS4-HMAC-SHA256 ") && sent.authorization.contains("/bedrock/aws4_request")
+    );
     assert_eq!(sent.body["system"], json!([{ "text": DEFAULT_BEDROCK_PROMPT }]));
     let question = sent.body["messages"][0]["content"][0]["text"].as_str().unwrap();
     assert_eq!(sent.body["messages"][0]["role"], "user");
@@ -158,7 +166,10 @@ async fn bedrock_decides_through_converse_and_term_matching_takes_over_when_it_c
     // "None fits" is the model's verdict too: unclassified, by the model.
     stub.answer_with(&[Canned::Answer("{\"topic\": null, \"confidence\": 0.7}")]);
     let none = reclassify(&bedrock).await;
-    assert_eq!((none.body["classification_status"].clone(), none.body["topic_id"].clone()), (json!("unclassified"), Value::Null));
+    assert_eq!(
+        (none.body["classification_status"].clone(), none.body["topic_id"].clone()),
+        (json!("unclassified"), Value::Null)
+    );
     assert_eq!(none.body["classified_by"], format!("bedrock:{MODEL}"));
 
     // Throttled on every attempt: the SDK retries, then term matching decides, and says so.
@@ -169,7 +180,10 @@ async fn bedrock_decides_through_converse_and_term_matching_takes_over_when_it_c
     assert!(stub.received() > 1, "the SDK retried throttling: {} requests", stub.received());
 
     // Throttled once, then an answer: the SDK's retry is enough.
-    stub.answer_with(&[Canned::Error(429, "ThrottlingException"), Canned::Answer("{\"topic\": 2, \"confidence\": 0.8}")]);
+    stub.answer_with(&[
+        Canned::Error(429, "ThrottlingException"),
+        Canned::Answer("{\"topic\": 2, \"confidence\": 0.8}"),
+    ]);
     let retried = reclassify(&bedrock).await;
     assert_eq!((retried.body["classified_by"].clone(), stub.received()), (json!(format!("bedrock:{MODEL}")), 2));
 

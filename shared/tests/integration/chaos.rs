@@ -193,7 +193,8 @@ async fn worker(
             _ => {
                 let Some(upload) = pick(&mut rng, Some(true)) else { continue };
                 let request = event_request("reclassify.json", &user, Some(&upload.id));
-                let reply = reply_of(handlers::reclassify(&app, &TermMatchClassifier::default(), request).await.unwrap());
+                let reply =
+                    reply_of(handlers::reclassify(&app, &TermMatchClassifier::default(), request).await.unwrap());
                 tally.lock().unwrap().record("reclassify", reply.status, &reply.body);
             }
         }

@@ -147,7 +147,8 @@ async fn duplicate_early_late_and_foreign_events_are_harmless() {
     assert_eq!(api.put_object(&upload.body, b"Bake the flour and sugar in the oven".to_vec()).await, 200);
     let key = format!("users/{encoded_user}/{early}");
     let bucket = app.config.bucket_name.clone();
-    let summary = handle_s3_event(&app, &TermMatchClassifier::default(), s3_event(&bucket, &[&key, &key])).await.unwrap();
+    let summary =
+        handle_s3_event(&app, &TermMatchClassifier::default(), s3_event(&bucket, &[&key, &key])).await.unwrap();
     assert_eq!((summary.records, summary.classified, summary.errors), (2, 2, 0));
     let document = api.get(&user, &early).await.body;
     assert_eq!(document["status"], "pending");
@@ -177,7 +178,8 @@ async fn duplicate_early_late_and_foreign_events_are_harmless() {
     .await
     .unwrap();
     assert_eq!((summary.records, summary.skipped, summary.errors), (4, 4, 0));
-    let other = handle_s3_event(&app, &TermMatchClassifier::default(), s3_event("another-bucket", &[&key])).await.unwrap();
+    let other =
+        handle_s3_event(&app, &TermMatchClassifier::default(), s3_event("another-bucket", &[&key])).await.unwrap();
     assert_eq!(other.skipped, 1);
     // S3's test event on configuring a notification is ignored.
     let test_event = lambda_runtime::LambdaEvent::new(

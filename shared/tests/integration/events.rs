@@ -70,8 +70,9 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
     let items = list.body["items"].as_array().unwrap();
     assert!(items.iter().any(|d| d["id"] == id.to_string() && d["status"] == "uploaded"));
 
-    let classified =
-        reply_of(handlers::reclassify(&app, &TermMatchClassifier::default(), fixture("reclassify.json")).await.unwrap());
+    let classified = reply_of(
+        handlers::reclassify(&app, &TermMatchClassifier::default(), fixture("reclassify.json")).await.unwrap(),
+    );
     assert_eq!(classified.status, 200, "{}", classified.body);
     assert_ne!(classified.body["classification_status"], "pending");
 

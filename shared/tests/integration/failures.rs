@@ -130,11 +130,7 @@ async fn a_missing_object_answered_403_reads_as_missing() {
     let unknown = DocumentId::new().to_string();
     assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &unknown))).await, 404);
     let term_match = shared::classify::TermMatchClassifier::default();
-    let reclassify = handlers::reclassify(
-        &faulty.app,
-        &term_match,
-        event_request("reclassify.json", &user, Some(&id)),
-    );
+    let reclassify = handlers::reclassify(&faulty.app, &term_match, event_request("reclassify.json", &user, Some(&id)));
     assert_detail(&call(reclassify).await, 422);
     assert!(faulty.s3.injected().get("MissingKeyForbidden").is_some_and(|n| *n >= 2));
 }

@@ -100,10 +100,13 @@ async fn every_operation_emits_conforming_metrics() {
         event["Records"][i]["s3"]["bucket"]["name"] = app.config.bucket_name.clone().into();
         event["Records"][i]["s3"]["object"]["key"] = object_key(&owner, *doc).into();
     }
-    let summary =
-        handle_s3_event(&app, &TermMatchClassifier::default(), lambda_runtime::LambdaEvent::new(event, Default::default()))
-            .await
-            .unwrap();
+    let summary = handle_s3_event(
+        &app,
+        &TermMatchClassifier::default(),
+        lambda_runtime::LambdaEvent::new(event, Default::default()),
+    )
+    .await
+    .unwrap();
     assert_eq!((summary.classified, summary.orphans_removed), (1, 1));
     let delete = handlers::delete(&app, event_request("delete.json", &user, Some(&id))).await.unwrap();
     assert_eq!(delete.status(), 204);

@@ -180,7 +180,9 @@ async fn an_object_event_traces_its_calls_too() {
     let mut context = lambda_runtime::Context::default();
     context.xray_trace_id = Some(trace_header(&root, parent, true));
     let summary =
-        handle_s3_event(&app, &TermMatchClassifier::default(), lambda_runtime::LambdaEvent::new(event, context)).await.unwrap();
+        handle_s3_event(&app, &TermMatchClassifier::default(), lambda_runtime::LambdaEvent::new(event, context))
+            .await
+            .unwrap();
     assert_eq!(summary.orphans_removed, 1);
     let names: BTreeSet<String> = daemon.received().iter().map(|s| checked(s, &root, parent)).collect();
     assert!(names.contains("DynamoDB.GetItem") && names.contains("S3.DeleteObject"), "{names:?}");
