@@ -14,6 +14,7 @@ pub mod http;
 pub mod invocation;
 pub mod metrics;
 pub mod model;
+mod sdk;
 pub mod sniff;
 pub mod storage;
 pub mod table;
