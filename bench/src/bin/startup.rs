@@ -9,6 +9,11 @@
 //! are dummies, as with the local stack. Starts alternate between the binaries so that a burst
 //! of load on the machine does not favour one of them.
 //!
+//! With `--requests N --event FILE`, each binary's last start then answers one event from FILE
+//! (not measured) and N more, and the CPU its process used for those N is printed per request:
+//! the bench's method, without the local stack when the event's backend calls go to
+//! `STARTUP_DYNAMODB_URL` (for example a stub that answers `{}`, an empty GetItem).
+//!
 //! `STARTUP_TRACE_EPOCH_NS` is passed to each child (the wall clock at spawn, in ns since the
 //! epoch), so a binary built with temporary timestamps can tell how far into its start each step
 //! ends: it writes `STARTUP_MARK <label> <ns since spawn>` lines to stderr, and the harness prints
@@ -26,11 +31,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut runs = 15;
+    let mut requests = 0;
+    let mut event = None;
     let mut binaries = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--runs" {
             runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N");
+        } else if arg == "--requests" {
+            requests = args.next().and_then(|n| n.parse().ok()).expect("--requests N");
+        } else if arg == "--event" {
+            let path = args.next().expect("--event FILE");
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            event = Some(serde_json::from_str::<serde_json::Value>(&text).expect("a JSON event"));
         } else {
             binaries.push(PathBuf::from(arg));
         }
@@ -39,14 +52,19 @@ async fn main() {
     let mut starts = vec![Vec::new(); binaries.len()];
     let mut cpu = vec![Vec::new(); binaries.len()];
     let mut marks = vec![Marks::default(); binaries.len()];
-    for _ in 0..runs {
+    let mut per_request = vec![None; binaries.len()];
+    for run in 0..runs {
         for (i, binary) in binaries.iter().enumerate() {
-            let (wall, cpu_used) = start_once(binary, &mut marks[i]).await;
+            let warm = (run + 1 == runs && requests > 0).then(|| (event.as_ref().expect("--event FILE"), requests));
+            let (wall, cpu_used, request_cpu) = start_once(binary, &mut marks[i], warm).await;
+            per_request[i] = per_request[i].or(request_cpu);
             starts[i].push(wall);
             cpu[i].push(cpu_used);
         }
     }
-    for (((binary, mut starts), mut cpu), marks) in binaries.iter().zip(starts).zip(cpu).zip(marks) {
+    for ((((binary, mut starts), mut cpu), marks), per_request) in
+        binaries.iter().zip(starts).zip(cpu).zip(marks).zip(per_request)
+    {
         starts.sort();
         cpu.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -61,6 +79,9 @@ async fn main() {
             ms(cpu[0]),
             ms(cpu[cpu.len() - 1]),
         );
+        if let Some((cpu, errors)) = per_request {
+            println!("  CPU per request: {} us over {requests} requests ({errors} answered with an error)", cpu.as_micros());
+        }
         let mut labels: Vec<_> = marks.by_label.into_iter().collect();
         labels.sort_by_key(|(label, _)| marks.order.iter().position(|l| l == label));
         for (label, mut ns) in labels {
@@ -104,7 +125,11 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_nanos(ns)
 }
 
-async fn start_once(binary: &PathBuf, marks: &mut Marks) -> (Duration, Duration) {
+async fn start_once(
+    binary: &PathBuf,
+    marks: &mut Marks,
+    warm: Option<(&serde_json::Value, usize)>,
+) -> (Duration, Duration, Option<(Duration, usize)>) {
     let api = runtime_api::RuntimeApi::start().await;
     let epoch_ns = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     let started = Instant::now();
@@ -124,7 +149,10 @@ async fn start_once(binary: &PathBuf, marks: &mut Marks) -> (Duration, Duration)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_SESSION_TOKEN", "test")
-        .env("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+        .env(
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            std::env::var("STARTUP_DYNAMODB_URL").unwrap_or_else(|_| "http://127.0.0.1:9".into()),
+        )
         .env("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
         .env("TABLE_NAME", "documents")
         .env("BUCKET_NAME", "documents")
@@ -141,8 +169,20 @@ async fn start_once(binary: &PathBuf, marks: &mut Marks) -> (Duration, Duration)
         .unwrap_or_else(|_| panic!("{} did not poll within 10 s", binary.display()));
     // The function now waits for its event, using no CPU.
     let cpu = cpu_time(pid);
+    let mut request_cpu = None;
+    if let Some((event, n)) = warm {
+        api.invoke(event).await;
+        let before = cpu_time(pid);
+        let mut errors = 0;
+        for _ in 0..n {
+            let answer = api.invoke(event).await;
+            let status = answer.body.get("statusCode").and_then(serde_json::Value::as_u64);
+            errors += usize::from(answer.error || status.is_some_and(|s| s >= 400));
+        }
+        request_cpu = Some(((cpu_time(pid) - before) / n as u32, errors));
+    }
     child.kill().await.ok();
     let output = child.wait_with_output().await.expect("the child's stderr");
     marks.read(&String::from_utf8_lossy(&output.stderr));
-    (first_poll - started, cpu)
+    (first_poll - started, cpu, request_cpu)
 }
