@@ -80,7 +80,10 @@ async fn main() {
             ms(cpu[cpu.len() - 1]),
         );
         if let Some((cpu, errors)) = per_request {
-            println!("  CPU per request: {} us over {requests} requests ({errors} answered with an error)", cpu.as_micros());
+            println!(
+                "  CPU per request: {} us over {requests} requests ({errors} answered with an error)",
+                cpu.as_micros()
+            );
         }
         let mut labels: Vec<_> = marks.by_label.into_iter().collect();
         labels.sort_by_key(|(label, _)| marks.order.iter().position(|l| l == label));
