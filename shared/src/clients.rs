@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
@@ -16,12 +16,13 @@ use crate::storage::ObjectStorage;
 use crate::table::DocumentTable;
 use crate::xray;
 
-/// Loads region, credentials and endpoints (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`)
-/// the standard way, over rustls with ring (smaller and quicker to build than aws-lc).
+/// Region, credentials and endpoints (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`) from
+/// the environment Lambda sets (see `sdk` for why not aws-config's loader), over rustls with
+/// ring (smaller and quicker to build than aws-lc).
 pub async fn sdk_config() -> SdkConfig {
     let http_client =
         aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).retry_config(retry_config()).load().await
+    crate::sdk::config_from_env(http_client, retry_config())
 }
 
 /// Throttling, 5xx answers and lost connections are retried by the SDK (the standard mode's

@@ -14,6 +14,7 @@ pub mod http;
 pub mod invocation;
 pub mod metrics;
 pub mod model;
+mod sdk;
 pub mod sniff;
 pub mod storage;
 pub mod table;
@@ -79,10 +80,78 @@ impl App {
 /// the runtime's request id (and the operation, see `handlers`), at `LOG_LEVEL` (else Lambda's
 /// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO). `template.yaml` lets Lambda pass every
 /// line and sets `LOG_LEVEL`: Lambda's own filter would also drop the metric lines.
+///
+/// The subscriber is lambda_runtime's default one (`init_default_subscriber`: no target, no
+/// time, stdout), built here with tracing-subscriber's `Targets` filter instead of `EnvFilter`,
+/// which would bring a regex engine into every package for directive syntax nobody uses here.
+/// `RUST_LOG` keeps its meaning as far as `Targets` goes (`info`, `shared=debug,info`): when it
+/// holds a directive, it replaces the level, as with `EnvFilter`'s default directive.
 pub fn init_tracing() {
-    if let Ok(level) = std::env::var("LOG_LEVEL") {
-        // Runs first thing in `main`, before any other thread exists.
-        std::env::set_var("AWS_LAMBDA_LOG_LEVEL", level);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let var = |name: &str| std::env::var(name).ok();
+    let filter = log_filter(
+        var("LOG_LEVEL").or_else(|| var("AWS_LAMBDA_LOG_LEVEL")).or_else(|| var("RUST_LOG")).as_deref(),
+        var("RUST_LOG").as_deref(),
+    );
+    let format = tracing_subscriber::fmt::layer().with_target(false).without_time().with_writer(std::io::stdout);
+    let registry = tracing_subscriber::registry().with(filter);
+    if var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")) {
+        registry.with(format.json()).init();
+    } else {
+        registry.with(format).init();
     }
-    lambda_http::tracing::init_default_subscriber();
+}
+
+/// What `init_tracing` lets through: the directives of `rust_log` that parse (others are
+/// reported and skipped), else everything at `level` (INFO when absent or not a level).
+fn log_filter(level: Option<&str>, rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let mut directives = Targets::new();
+    let mut any = false;
+    for directive in rust_log.unwrap_or_default().split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.parse::<Targets>() {
+            Ok(parsed) => {
+                any = true;
+                if let Some(level) = parsed.default_level() {
+                    directives = directives.with_default(level);
+                }
+                for (target, level) in parsed.iter() {
+                    directives = directives.with_target(target, level);
+                }
+            }
+            Err(error) => eprintln!("ignoring `{directive}`: {error}"),
+        }
+    }
+    if any {
+        return directives;
+    }
+    let level = level.and_then(|l| l.trim().parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
+    Targets::new().with_default(level)
+}
+
+#[cfg(test)]
+mod log_filter_tests {
+    use tracing::Level;
+
+    use super::log_filter;
+
+    #[test]
+    fn level_when_no_directive() {
+        let filter = log_filter(Some("DEBUG"), None);
+        assert!(filter.would_enable("shared::handlers", &Level::DEBUG));
+        assert!(!filter.would_enable("shared::handlers", &Level::TRACE));
+        let filter = log_filter(None, None);
+        assert!(filter.would_enable("quota", &Level::INFO) && !filter.would_enable("quota", &Level::DEBUG));
+        let filter = log_filter(Some("chatty"), Some(""));
+        assert!(filter.would_enable("quota", &Level::INFO) && !filter.would_enable("quota", &Level::DEBUG));
+    }
+
+    #[test]
+    fn rust_log_directives_replace_the_level() {
+        let filter = log_filter(Some("TRACE"), Some("warn,shared=debug,[bad"));
+        assert!(filter.would_enable("shared::table", &Level::DEBUG));
+        assert!(!filter.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(filter.would_enable("aws_smithy_runtime", &Level::WARN));
+    }
 }
