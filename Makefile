@@ -14,6 +14,10 @@ MODEL := $(CURDIR)/target/model/static-128.bin
 DYNOXIDE_VERSION := 3.2.0
 export PATH := $(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
+# Tests run each handler on a libtest thread of 2 MiB, in debug builds whose futures and poll
+# frames are several times larger than release's; the functions run theirs on the process's
+# main thread (8 MiB in Lambda). Give the tests' threads the same.
+export RUST_MIN_STACK ?= 8388608
 
 # LocalStack needs Python >= 3.13 here (3.11 fails on syntax; on 3.12.1 its plugin discovery found
 # no runtime components): take the newest found on PATH or under pyenv.

@@ -79,7 +79,9 @@ async fn answer(
 ) -> Response<Body> {
     let started = Instant::now();
     let trace = request.lambda_context_ref().and_then(|context| context.xray_trace_id.as_deref());
-    let response = respond(xray::traced(trace, work.instrument(tracing::info_span!("request", operation))).await);
+    // Boxed: the handlers' futures are large, and this one is awaited inside every function's.
+    let work = Box::pin(work.instrument(tracing::info_span!("request", operation)));
+    let response = respond(xray::traced(trace, work).await);
     app.metrics.request(operation, response.status().as_u16(), started.elapsed());
     response
 }

@@ -32,7 +32,8 @@ use serde_json::{json, Value};
 const DAEMON_HEADER: &str = "{\"format\": \"json\", \"version\": 1}\n";
 
 tokio::task_local! {
-    static CURRENT: TraceHeader;
+    /// The sampled trace of the invocation being handled, if any.
+    static CURRENT: Option<TraceHeader>;
 }
 
 /// The sampled part of a Lambda trace header: the trace, and the segment calls belong under.
@@ -62,13 +63,16 @@ impl TraceHeader {
     }
 }
 
-/// Runs one invocation's `work` with its trace header (from the Lambda context), so that the
-/// AWS calls it makes become subsegments when the invocation is sampled.
-pub async fn traced<F: Future>(header: Option<&str>, work: F) -> F::Output {
-    match header.and_then(TraceHeader::sampled) {
-        Some(trace) => CURRENT.scope(trace, work).await,
-        None => work.await,
-    }
+/// One invocation's `work` with its trace header (from the Lambda context), so that the AWS
+/// calls it makes become subsegments when the invocation is sampled. (One wrapper either way,
+/// not an `async fn`: that would hold `work` twice in its state.)
+pub fn traced<F: Future>(header: Option<&str>, work: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(header.and_then(TraceHeader::sampled), work)
+}
+
+/// The sampled trace of the invocation this task is handling.
+fn current() -> Option<TraceHeader> {
+    CURRENT.try_with(Option::clone).ok().flatten()
 }
 
 /// The daemon's UDP address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or the
@@ -129,7 +133,7 @@ impl Intercept for Subsegments {
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if CURRENT.try_with(|_| ()).is_ok() {
+        if current().is_some() {
             cfg.interceptor_state().store_put(Started(epoch_seconds()));
         }
         Ok(())
@@ -142,7 +146,7 @@ impl Intercept for Subsegments {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some(Started(start)) = cfg.load::<Started>().copied() else { return Ok(()) };
-        let Ok(trace) = CURRENT.try_with(TraceHeader::clone) else { return Ok(()) };
+        let Some(trace) = current() else { return Ok(()) };
         let call = Call {
             service: cfg.load::<Metadata>().map_or("AWS", |m| m.service()).to_owned(),
             operation: cfg.load::<Metadata>().map_or("Unknown", |m| m.name()).to_owned(),
