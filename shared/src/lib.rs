@@ -41,8 +41,8 @@ pub struct App {
     /// Runs document parsers in bounded child processes (see `extract`).
     pub sandbox: sandbox::Sandbox,
     pub metrics: metrics::Metrics,
-    /// What classify and reclassify file documents with (see `classifier`).
-    pub classifier: std::sync::Arc<dyn classifier::Classifier>,
+    /// The shared SDK configuration, for the clients only some functions build.
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl App {
@@ -57,13 +57,19 @@ impl App {
             storage: clients::object_storage(&sdk, &config),
             sandbox: sandbox::Sandbox::new(EXTRACTION_CHILDREN),
             metrics: metrics::Metrics::stdout(&config.metrics_namespace),
-            classifier: clients::classifier(&sdk, &config)?,
+            sdk,
             config,
         };
         if app.config.warm_connections {
             app.warm_connections().await;
         }
         Ok(app)
+    }
+
+    /// The classifier the configuration asks for (see `clients::classifier`). Only classify
+    /// and reclassify build one: the other functions' packages then carry none of its code.
+    pub fn classifier(&self) -> Result<std::sync::Arc<dyn classifier::Classifier>, config::ConfigError> {
+        clients::classifier(&self.sdk, &self.config)
     }
 
     /// Opens the pooled connections to DynamoDB and S3 during init, so that the first request

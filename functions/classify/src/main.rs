@@ -8,5 +8,6 @@ async fn main() -> Result<(), Error> {
     shared::extract::run_child_if_requested();
     shared::init_tracing();
     let app = App::from_env().await?;
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| handle_s3_event(&app, app.classifier.as_ref(), event))).await
+    let classifier = app.classifier()?;
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| handle_s3_event(&app, classifier.as_ref(), event))).await
 }

@@ -7,5 +7,6 @@ async fn main() -> Result<(), Error> {
     shared::extract::run_child_if_requested();
     shared::init_tracing();
     let app = App::from_env().await?;
-    run(service_fn(|request| handlers::reclassify(&app, app.classifier.as_ref(), request))).await
+    let classifier = app.classifier()?;
+    run(service_fn(|request| handlers::reclassify(&app, classifier.as_ref(), request))).await
 }
