@@ -187,4 +187,3 @@ async fn an_object_event_traces_its_calls_too() {
     let names: BTreeSet<String> = daemon.received().iter().map(|s| checked(s, &root, parent)).collect();
     assert!(names.contains("DynamoDB.GetItem") && names.contains("S3.DeleteObject"), "{names:?}");
 }
-
