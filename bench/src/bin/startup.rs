@@ -140,8 +140,15 @@ async fn start_once(
     let api = runtime_api::RuntimeApi::start(std::env::var_os("STARTUP_SAMPLED").is_some()).await;
     let epoch_ns = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
-        .env_clear()
+    let mut command = tokio::process::Command::new(binary);
+    command.env_clear();
+    // Passed through when set: the classifier's table, and X-Ray's daemon (tracing's cost).
+    for name in ["CLASSIFIER_MODEL_PATH", "AWS_XRAY_DAEMON_ADDRESS"] {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    let mut child = command
         .env("PATH", "/usr/bin:/bin")
         // As in the bench (the child inherits HOME there), so that shared config and
         // credentials files would be looked up where they are.
