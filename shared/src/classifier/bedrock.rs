@@ -1,6 +1,9 @@
-//! A classifier backed by an Amazon Bedrock model, through the model-independent Converse API:
-//! the model reads the user's topics and the start of the text and names the topic that fits,
-//! or none. Any failure (throttling once the SDK's retries are spent, an error, a timeout, an
+//! A classifier backed by an Amazon Bedrock model, through `InvokeModel`: the model reads the
+//! user's topics and the start of the text and names the topic that fits, or none. The request
+//! is the model family's own JSON: Anthropic Claude's Messages API for `anthropic.` models (and
+//! their inference profiles), Amazon Nova's `messages-v1` for the others. `InvokeModel` rather
+//! than the model-independent Converse API: Converse's many content types (documents, images,
+//! tools, guardrail traces) added some 100 KiB to the classify and reclassify packages. Any failure (throttling once the SDK's retries are spent, an error, a timeout, an
 //! answer that is not one of the offered topics) falls back to the offline classifier, and the
 //! verdict says so.
 //!
@@ -11,10 +14,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message, SystemContentBlock,
-};
+use aws_sdk_bedrockruntime::primitives::Blob;
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use super::{Classifier, Verdict, VerdictFuture};
 use crate::model::Topic;
@@ -61,18 +63,14 @@ impl BedrockClassifier {
     }
 
     async fn ask(&self, text: &str, topics: &[Topic]) -> Result<Verdict, String> {
-        let message = Message::builder()
-            .role(ConversationRole::User)
-            .content(ContentBlock::Text(question(text, topics)))
-            .build()
-            .map_err(|e| format!("building the request: {e}"))?;
+        let body = request_body(&self.model_id, &self.prompt, &question(text, topics));
         let request = self
             .client
-            .converse()
+            .invoke_model()
             .model_id(&self.model_id)
-            .system(SystemContentBlock::Text(self.prompt.clone()))
-            .messages(message)
-            .inference_config(InferenceConfiguration::builder().max_tokens(MAX_ANSWER_TOKENS).temperature(0.0).build());
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(body.to_string()));
         let output = match tokio::time::timeout(self.timeout, request.send()).await {
             Err(_) => return Err(format!("no answer within {} s", self.timeout.as_secs_f32())),
             Ok(Err(error)) => {
@@ -84,16 +82,7 @@ impl BedrockClassifier {
             }
             Ok(Ok(output)) => output,
         };
-        let answer = match output.output() {
-            Some(ConverseOutput::Message(message)) => message
-                .content()
-                .iter()
-                .filter_map(|block| block.as_text().ok())
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(""),
-            _ => return Err("the model answered no message".into()),
-        };
+        let answer = answer_text(output.body().as_ref()).ok_or("the model answered no message")?;
         let best = chosen_topic(&answer, topics)?;
         // The model decides whether a topic fits: anything it names is filed.
         Ok(Verdict { best, filed_at: 0.0, classified_by: format!("bedrock:{}", self.model_id), fallback: None })
@@ -115,6 +104,37 @@ impl Classifier for BedrockClassifier {
             }
         })
     }
+}
+
+/// The request in the model family's format: a system prompt, one user message, at most
+/// `MAX_ANSWER_TOKENS` back, temperature 0.
+fn request_body(model_id: &str, prompt: &str, question: &str) -> Value {
+    // Model ids are `anthropic.…`, inference profiles `us.anthropic.…`, `eu.anthropic.…`, ….
+    if model_id.split('.').take(2).any(|part| part == "anthropic") {
+        json!({
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": MAX_ANSWER_TOKENS,
+            "temperature": 0,
+            "system": prompt,
+            "messages": [{ "role": "user", "content": [{ "type": "text", "text": question }] }],
+        })
+    } else {
+        json!({
+            "schemaVersion": "messages-v1",
+            "system": [{ "text": prompt }],
+            "messages": [{ "role": "user", "content": [{ "text": question }] }],
+            "inferenceConfig": { "maxTokens": MAX_ANSWER_TOKENS, "temperature": 0 },
+        })
+    }
+}
+
+/// The text of the model's reply: Nova's `output.message.content[].text`, or Claude's
+/// `content[].text`.
+fn answer_text(body: &[u8]) -> Option<String> {
+    let reply: Value = serde_json::from_slice(body).ok()?;
+    let blocks = reply.pointer("/output/message/content").or_else(|| reply.get("content"))?.as_array()?;
+    let text: String = blocks.iter().filter_map(|block| block["text"].as_str()).collect();
+    Some(text)
 }
 
 /// The user's message: the numbered topics, then the fenced start of the document.
@@ -192,6 +212,25 @@ mod tests {
         {
             assert!(chosen_topic(unusable, &topics).is_err(), "{unusable}");
         }
+    }
+
+    #[test]
+    fn requests_and_replies_in_each_family_format() {
+        let claude = request_body("eu.anthropic.claude-3-haiku-20240307-v1:0", "P", "Q");
+        assert_eq!(claude["anthropic_version"], "bedrock-2023-05-31");
+        assert_eq!((claude["system"].clone(), claude["max_tokens"].clone()), (json!("P"), json!(50)));
+        assert_eq!(claude["messages"], json!([{ "role": "user", "content": [{ "type": "text", "text": "Q" }] }]));
+        let nova = request_body("amazon.nova-micro-v1:0", "P", "Q");
+        assert_eq!(nova["system"], json!([{ "text": "P" }]));
+        assert_eq!(nova["inferenceConfig"], json!({ "maxTokens": 50, "temperature": 0 }));
+        assert_eq!(nova["messages"], json!([{ "role": "user", "content": [{ "text": "Q" }] }]));
+
+        let nova_reply = br#"{"output":{"message":{"role":"assistant","content":[{"text":"{\"topic\": 1}"}]}}}"#;
+        assert_eq!(answer_text(nova_reply).as_deref(), Some(r#"{"topic": 1}"#));
+        let claude_reply = br#"{"content":[{"type":"text","text":"{\"topic\": null}"}],"stop_reason":"end_turn"}"#;
+        assert_eq!(answer_text(claude_reply).as_deref(), Some(r#"{"topic": null}"#));
+        assert_eq!(answer_text(b"{}"), None);
+        assert_eq!(answer_text(b"not json"), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The Bedrock classifier's plumbing against a stub of Bedrock Runtime's Converse API that the
-//! test serves on loopback (the SDK's endpoint override): the signed request it sends, the
+//! The Bedrock classifier's plumbing against a stub of Bedrock Runtime's `InvokeModel` (an
+//! Amazon Nova model's replies) that the test serves on loopback (the SDK's endpoint override): the signed request it sends, the
 //! answers it accepts, and the fall back to term matching on throttling, errors, timeouts and
 //! unusable answers, recorded in `classified_by`.
 
@@ -34,7 +34,7 @@ struct Received {
     body: Value,
 }
 
-/// Bedrock Runtime as far as Converse goes: each request gets the next canned reply (the last
+/// Bedrock Runtime as far as `InvokeModel` of a Nova model goes: each request gets the next canned reply (the last
 /// one repeats), and is kept for the test to read.
 #[derive(Clone)]
 struct StubBedrock {
@@ -125,7 +125,7 @@ impl StubBedrock {
 }
 
 #[tokio::test]
-async fn bedrock_decides_through_converse_and_term_matching_takes_over_when_it_cannot() {
+async fn bedrock_decides_through_invoke_model_and_term_matching_takes_over_when_it_cannot() {
     let (api, app, user) = (Api::new(), app().await, new_user());
     api.create_topic(&user, "Invoices", "Bills and invoices to pay or already paid").await;
     let recipes = api.create_topic(&user, "Recipes", "Cooking and baking recipes I want to keep").await;
@@ -149,10 +149,10 @@ async fn bedrock_decides_through_converse_and_term_matching_takes_over_when_it_c
     assert_eq!(filed.body["classified_by"], format!("bedrock:{MODEL}"));
     assert_eq!(api.get(&user, &id).await.body["classified_by"], format!("bedrock:{MODEL}"), "stored");
 
-    // What was sent: Converse on the model, signed for Bedrock, the instructions as the system
+    // What was sent: InvokeModel on the model, signed for Bedrock, in Nova's format: the instructions as the system
     // prompt, the numbered topics and the fenced text, a short deterministic answer asked for.
     let sent = stub.received.lock().unwrap().pop().unwrap();
-    assert_eq!(sent.path, format!("/model/{}/converse", MODEL.replace(':', "%3A")));
+    assert_eq!(sent.path, format!("/model/{}/invoke", MODEL.replace(':', "%3A")));
     assert!(
         sent.authorization.starts_with("AWS4-HMAC-SHA256 ") && sent.authorization.contains("/bedrock/aws4_request")
     );
@@ -161,7 +161,7 @@ async fn bedrock_decides_through_converse_and_term_matching_takes_over_when_it_c
     assert_eq!(sent.body["messages"][0]["role"], "user");
     assert!(question.contains("1. Invoices: Bills and invoices to pay or already paid\n2. Recipes: "), "{question}");
     assert!(question.contains(&format!("<document>\n{soup}\n</document>")), "{question}");
-    assert_eq!(sent.body["inferenceConfig"], json!({ "maxTokens": 50, "temperature": 0.0 }));
+    assert_eq!(sent.body["inferenceConfig"], json!({ "maxTokens": 50, "temperature": 0 }));
 
     // "None fits" is the model's verdict too: unclassified, by the model.
     stub.answer_with(&[Canned::Answer("{\"topic\": null, \"confidence\": 0.7}")]);
