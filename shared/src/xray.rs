@@ -75,6 +75,11 @@ fn current() -> Option<TraceHeader> {
     CURRENT.try_with(Option::clone).ok().flatten()
 }
 
+/// Whether this task handles a sampled invocation (without copying its trace).
+fn sampled() -> bool {
+    CURRENT.try_with(Option::is_some).unwrap_or(false)
+}
+
 /// The daemon's UDP address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or the
 /// `tcp:host:port udp:host:port` form (segments go over UDP).
 pub fn daemon_address(value: &str) -> Option<SocketAddr> {
@@ -133,7 +138,7 @@ impl Intercept for Subsegments {
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if current().is_some() {
+        if sampled() {
             cfg.interceptor_state().store_put(Started(epoch_seconds()));
         }
         Ok(())
