@@ -75,6 +75,8 @@ class Stack:
             # The semantic classifier's table (make model builds it; in AWS, the model layer's).
             "CLASSIFIER_MODEL_PATH": os.environ.get("CLASSIFIER_MODEL_PATH",
                                                     str(ROOT / "target" / "model" / "static-128.bin")),
+            "CLASSIFIER_DOCUMENT_TYPES_PATH": os.environ.get(
+                "CLASSIFIER_DOCUMENT_TYPES_PATH", str(ROOT / "target" / "model" / "document-types.json")),
             # make dev passes these through, e.g. a cut-off of seconds to try clean-up.
             "PENDING_UPLOAD_MAX_AGE_SECONDS": os.environ.get("PENDING_UPLOAD_MAX_AGE_SECONDS", "3600"),
             # Tests want the schedule to fire while they run; dev keeps the template's.

@@ -9,6 +9,7 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use crate::classifier::document_types::DocumentTypes;
 use crate::classifier::embedding::EmbeddingTable;
 use crate::classifier::{BedrockClassifier, Classifier, SemanticClassifier, TermMatchClassifier};
 use crate::config::{Config, ConfigError};
@@ -71,9 +72,18 @@ pub fn object_storage(sdk: &SdkConfig, config: &Config) -> ObjectStorage {
 pub fn classifier(sdk: &SdkConfig, config: &Config) -> Result<Arc<dyn Classifier>, ConfigError> {
     let offline: Arc<dyn Classifier> = match &config.classifier_model_path {
         Some(path) => {
-            let table = EmbeddingTable::load(path)
-                .map_err(|e| ConfigError::Inconsistent(format!("CLASSIFIER_MODEL_PATH: {e}")))?;
-            let mut semantic = SemanticClassifier::new(Arc::new(table));
+            let table = Arc::new(
+                EmbeddingTable::load(path)
+                    .map_err(|e| ConfigError::Inconsistent(format!("CLASSIFIER_MODEL_PATH: {e}")))?,
+            );
+            let types = match &config.classifier_document_types_path {
+                Some(path) => Some(Arc::new(
+                    DocumentTypes::load(path, table.clone())
+                        .map_err(|e| ConfigError::Inconsistent(format!("CLASSIFIER_DOCUMENT_TYPES_PATH: {e}")))?,
+                )),
+                None => None,
+            };
+            let mut semantic = SemanticClassifier::new(table, types);
             if let Some(min_score) = config.classify_min_score {
                 semantic.min_score = min_score;
             }

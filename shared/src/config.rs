@@ -63,6 +63,10 @@ pub struct Config {
     /// The static embedding table of the semantic classifier (`make model`; in AWS the model
     /// layer's file). Without it, the offline classifier is term matching.
     pub classifier_model_path: Option<std::path::PathBuf>,
+    /// The document-type bank the semantic classifier learns kinds of document from (`make
+    /// model`; in AWS beside the table in the model layer). Without it, topics are filed by
+    /// score alone.
+    pub classifier_document_types_path: Option<std::path::PathBuf>,
     /// Open the connections to DynamoDB and S3 during init (set in AWS by template.yaml).
     pub warm_connections: bool,
     /// CloudWatch namespace of the metrics (see `metrics`).
@@ -128,6 +132,7 @@ impl Config {
                 ),
             },
             classifier_model_path: non_empty("CLASSIFIER_MODEL_PATH").map(Into::into),
+            classifier_document_types_path: non_empty("CLASSIFIER_DOCUMENT_TYPES_PATH").map(Into::into),
             warm_connections: flag("WARM_CONNECTIONS")?,
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
             multipart_part_size: number("MULTIPART_PART_SIZE_BYTES", 8 * 1024 * 1024)?,

@@ -3,9 +3,10 @@
 //! `none`, and the documents). Prints accuracy, macro-F1 (the topics and "none"), how many
 //! off-topic documents were filed, the confusions and the time per document, as Markdown.
 //!
-//! Each classifier decides as in `classify`, at its default threshold: term matching, and the
-//! semantic classifier with the table `make model` built (or `CLASSIFIER_MODEL_PATH`). Figures,
-//! not assertions.
+//! Each classifier decides as in `classify`, with its defaults: term matching; the semantic
+//! classifier with the table `make model` built (or `CLASSIFIER_MODEL_PATH`), by score alone;
+//! and with the document-type bank (or `CLASSIFIER_DOCUMENT_TYPES_PATH`), as the service runs
+//! it. Figures, not assertions.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,6 +16,7 @@ use std::time::Instant;
 use serde_json::Value;
 use std::sync::Arc;
 
+use shared::classifier::document_types::DocumentTypes;
 use shared::classifier::embedding::EmbeddingTable;
 use shared::classifier::{Classifier, SemanticClassifier, TermMatchClassifier};
 use shared::model::{Topic, TopicId};
@@ -69,12 +71,29 @@ async fn main() {
     let model =
         std::env::var("CLASSIFIER_MODEL_PATH").map(PathBuf::from).unwrap_or(root.join("target/model/static-128.bin"));
     let (topics, documents) = load(&corpus);
-    let mut classifiers: Vec<Arc<dyn Classifier>> = vec![Arc::new(TermMatchClassifier::default())];
+    let types_path = std::env::var("CLASSIFIER_DOCUMENT_TYPES_PATH")
+        .map(PathBuf::from)
+        .unwrap_or(root.join("target/model/document-types.json"));
+    let mut classifiers: Vec<(String, Arc<dyn Classifier>)> =
+        vec![("`term-match`, filed from 0.15".into(), Arc::new(TermMatchClassifier::default()))];
     let started = Instant::now();
     match EmbeddingTable::load(&model) {
         Ok(table) => {
             eprintln!("{} loaded in {:.1} ms", model.display(), started.elapsed().as_secs_f64() * 1000.0);
-            classifiers.push(Arc::new(SemanticClassifier::new(Arc::new(table))));
+            let table = Arc::new(table);
+            let by_score = SemanticClassifier::new(table.clone(), None);
+            let name = format!("`minilm-static` by score alone, filed from {:.3}", by_score.min_score);
+            classifiers.push((name, Arc::new(by_score)));
+            let started = Instant::now();
+            match DocumentTypes::load(&types_path, table.clone()).map(|types| (types.keys().len(), types)) {
+                Ok((count, types)) => {
+                    let took = started.elapsed().as_secs_f64() * 1000.0;
+                    eprintln!("{} ({count} types) learnt in {took:.1} ms", types_path.display());
+                    let name = "`minilm-static` with document types (the default)".to_owned();
+                    classifiers.push((name, Arc::new(SemanticClassifier::new(table, Some(Arc::new(types))))));
+                }
+                Err(error) => eprintln!("no document types ({error}): run `make model`"),
+            }
         }
         Err(error) => eprintln!("no semantic classifier ({error}): run `make model`"),
     }
@@ -89,8 +108,8 @@ async fn main() {
     println!("| classifier | accuracy | macro-F1 | off-topic filed | on-topic unclassified | on-topic misfiled | time per document |");
     println!("|---|---|---|---|---|---|---|");
     let mut details = String::new();
-    for classifier in &classifiers {
-        let (row, detail) = evaluate(classifier.as_ref(), &topics, &documents).await;
+    for (name, classifier) in &classifiers {
+        let (row, detail) = evaluate(name, classifier.as_ref(), &topics, &documents).await;
         println!("{row}");
         details.push_str(&detail);
     }
@@ -98,7 +117,12 @@ async fn main() {
 }
 
 /// One table row, and the per-class F1 and the documents it got wrong.
-async fn evaluate(classifier: &dyn Classifier, topics: &[(String, Topic)], documents: &[Labelled]) -> (String, String) {
+async fn evaluate(
+    name: &str,
+    classifier: &dyn Classifier,
+    topics: &[(String, Topic)],
+    documents: &[Labelled],
+) -> (String, String) {
     let key_of: BTreeMap<TopicId, &str> = topics.iter().map(|(key, topic)| (topic.id, key.as_str())).collect();
     let user_topics: Vec<Topic> = topics.iter().map(|(_, topic)| topic.clone()).collect();
     let started = Instant::now();
@@ -106,13 +130,7 @@ async fn evaluate(classifier: &dyn Classifier, topics: &[(String, Topic)], docum
     for document in documents {
         let verdict = classifier.classify(&document.text, &user_topics).await;
         let predicted = verdict.filed_under().map_or(NONE, |id| key_of[&id]);
-        rows.push((
-            document,
-            predicted,
-            verdict.best.map_or(0.0, |(_, score)| score),
-            verdict.classified_by,
-            verdict.filed_at,
-        ));
+        rows.push((document, predicted, verdict.best.map_or(0.0, |(_, score)| score)));
     }
     let per_document = started.elapsed() / documents.len().max(1) as u32;
     let mut classes: Vec<&str> = topics.iter().map(|(key, _)| key.as_str()).collect();
@@ -137,7 +155,6 @@ async fn evaluate(classifier: &dyn Classifier, topics: &[(String, Topic)], docum
     let unclassified = rows.iter().filter(|(d, p, ..)| d.label != NONE && *p == NONE).count();
     let misfiled = rows.iter().filter(|(d, p, ..)| d.label != NONE && *p != NONE && d.label != *p).count();
 
-    let name = rows.first().map_or(String::new(), |r| format!("`{}` (filed from {:.3})", r.3, r.4));
     let row = format!(
         "| {name} | {:.3} ({correct}/{}) | {macro_f1:.3} | {filed}/{} ({:.3}) | {unclassified}/{on_topic} | {misfiled}/{on_topic} | {} us |",
         correct as f64 / rows.len().max(1) as f64,

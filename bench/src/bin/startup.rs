@@ -142,8 +142,8 @@ async fn start_once(
     let started = Instant::now();
     let mut command = tokio::process::Command::new(binary);
     command.env_clear();
-    // Passed through when set: the classifier's table, and X-Ray's daemon (tracing's cost).
-    for name in ["CLASSIFIER_MODEL_PATH", "AWS_XRAY_DAEMON_ADDRESS"] {
+    // Passed through when set: the classifier's table and bank, and X-Ray's daemon (tracing's cost).
+    for name in ["CLASSIFIER_MODEL_PATH", "CLASSIFIER_DOCUMENT_TYPES_PATH", "AWS_XRAY_DAEMON_ADDRESS"] {
         if let Some(value) = std::env::var_os(name) {
             command.env(name, value);
         }

@@ -85,7 +85,7 @@ impl BedrockClassifier {
         let answer = answer_text(output.body().as_ref()).ok_or("the model answered no message")?;
         let best = chosen_topic(&answer, topics)?;
         // The model decides whether a topic fits: anything it names is filed.
-        Ok(Verdict { best, filed_at: 0.0, classified_by: format!("bedrock:{}", self.model_id), fallback: None })
+        Ok(Verdict { filed: best.is_some(), best, classified_by: format!("bedrock:{}", self.model_id), fallback: None })
     }
 }
 

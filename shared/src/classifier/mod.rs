@@ -3,12 +3,14 @@
 //!
 //! - `term_match`: offline and deterministic, on the words topics and text share.
 //! - `semantic`: offline and deterministic, on meaning: a static sentence embedding
-//!   (`embedding`, distilled from all-MiniLM-L6-v2) plus the term score. The default when the
-//!   table is there (`CLASSIFIER_MODEL_PATH`).
+//!   (`embedding`, distilled from all-MiniLM-L6-v2) plus the term score, and what kind of
+//!   document the text is (`document_types`, learnt from a bank of examples). The default when
+//!   the table is there (`CLASSIFIER_MODEL_PATH`, with `CLASSIFIER_DOCUMENT_TYPES_PATH`).
 //! - `bedrock`: an Amazon Bedrock model chooses (when `BEDROCK_MODEL_ID` is set), falling back
 //!   to the offline classifier whenever Bedrock fails, throttles or answers something unusable.
 
 mod bedrock;
+pub mod document_types;
 pub mod embedding;
 mod semantic;
 mod term_match;
@@ -25,10 +27,11 @@ use crate::model::{Topic, TopicId};
 /// A classifier's decision.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
-    /// The best topic and its score in 0..=1; `None` when there are no topics or none fits.
+    /// The best topic and its score in 0..=1 (stored as the confidence); `None` when there are
+    /// no topics.
     pub best: Option<(TopicId, f64)>,
-    /// The score from which this classifier files a document under its best topic.
-    pub filed_at: f64,
+    /// Whether the document is filed under `best`, or left unclassified with its score recorded.
+    pub filed: bool,
     /// Which classifier decided: `term-match`, `minilm-static`, or `bedrock:<model id>`.
     pub classified_by: String,
     /// Why the configured classifier did not decide, when a fallback did.
@@ -44,9 +47,9 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
 }
 
 impl Verdict {
-    /// The topic to file under: the best, when its score reaches `filed_at`.
+    /// The topic to file under, if any.
     pub fn filed_under(&self) -> Option<TopicId> {
-        self.best.filter(|(_, score)| *score >= self.filed_at).map(|(topic, _)| topic)
+        self.best.filter(|_| self.filed).map(|(topic, _)| topic)
     }
 }
 

@@ -32,9 +32,10 @@ pub const TERM_MATCH: &str = "term-match";
 
 impl Classifier for TermMatchClassifier {
     fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic]) -> VerdictFuture<'a> {
+        let best = self.best_topic(text, topics);
         let verdict = Verdict {
-            best: self.best_topic(text, topics),
-            filed_at: self.min_score,
+            filed: best.is_some_and(|(_, score)| score >= self.min_score),
+            best,
             classified_by: TERM_MATCH.to_owned(),
             fallback: None,
         };
@@ -106,12 +107,17 @@ const STOP_WORDS: &[&str] = &[
     "or", "that", "the", "this", "to", "was", "were", "will", "with", "all", "any", "about", "into", "our", "your",
 ];
 
-fn terms<'a>(stemmer: &'a Stemmer, text: &'a str) -> impl Iterator<Item = String> + 'a {
+/// The stemmed terms of `text`, as topics and texts are compared.
+pub(super) fn terms<'a>(stemmer: &'a Stemmer, text: &'a str) -> impl Iterator<Item = String> + 'a {
+    words(text).map(move |word| stemmer.stem(&word).into_owned())
+}
+
+/// The words that are terms before stemming: lowercase, longer than one character, no stop word.
+pub(super) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| word.chars().count() > 1)
         .map(str::to_lowercase)
         .filter(|word| !STOP_WORDS.contains(&word.as_str()))
-        .map(move |word| stemmer.stem(&word).into_owned())
 }
 
 #[cfg(test)]
