@@ -105,10 +105,10 @@ mod tests {
         };
         let local =
             env(&[("AWS_ENDPOINT_URL_S3", "http://s3.local:4566"), ("AWS_ENDPOINT_URL", "http://global.local")]);
-        assert_eq!(service_setting(&key("S3"), &local).as_deref(), Some("http://s3.local:4566"));
-        assert_eq!(service_setting(&key("DynamoDB"), &local).as_deref(), Some("http://global.local"));
+        assert_eq!(service_setting(&key("S3"), local).as_deref(), Some("http://s3.local:4566"));
+        assert_eq!(service_setting(&key("DynamoDB"), local).as_deref(), Some("http://global.local"));
         let dynamodb = env(&[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"), ("AWS_ENDPOINT_URL_S3", " ")]);
-        assert_eq!(service_setting(&key("DynamoDB"), &dynamodb).as_deref(), Some("http://127.0.0.1:8000"));
-        assert_eq!(service_setting(&key("S3"), &dynamodb), None);
+        assert_eq!(service_setting(&key("DynamoDB"), dynamodb).as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!(service_setting(&key("S3"), dynamodb), None);
     }
 }

@@ -189,13 +189,15 @@ async fn topics_claim_the_kinds_of_document_they_name() {
 }
 
 /// Through the stack: the invoice PDF against "Invoices", "Recipes" and "Travel" is
-/// filed; a restaurant review stays unclassified, with its best score recorded.
+/// filed; a job offer stays unclassified, with its best score recorded (by score alone it went
+/// under "Payslips", so this also shows the functions load the bank).
 #[tokio::test]
-async fn the_service_files_an_invoice_pdf_and_leaves_a_review_unclassified() {
+async fn the_service_files_an_invoice_pdf_and_leaves_a_job_offer_unclassified() {
     let (api, user) = (Api::new(), new_user());
     let invoices = api.create_topic(&user, "Invoices", "").await;
     api.create_topic(&user, "Recipes", "").await;
     api.create_topic(&user, "Travel", "").await;
+    api.create_topic(&user, "Payslips", "My monthly pay statements from work").await;
     let invoice = pdf(&[
         "INVOICE 2026-0412",
         "Northwind Joinery Ltd, 12 Mill Lane, Leeds LS2 7EY",
@@ -209,8 +211,8 @@ async fn the_service_files_an_invoice_pdf_and_leaves_a_review_unclassified() {
     let document = api.classified(&user, &id).await;
     assert_eq!(document["classification_status"], "classified", "{document}");
     assert_eq!(document["topic_id"], invoices.as_str(), "{document}");
-    let review = include_str!("../../../eval/classification/corpus/restaurant_review_la_brasa.md");
-    let id = api.upload_as(&user, "review.md", "text/markdown", review.as_bytes().to_vec()).await;
+    let offer = include_str!("../../../eval/classification/corpus/job_offer_letter.txt");
+    let id = api.upload_as(&user, "offer.txt", "text/plain", offer.as_bytes().to_vec()).await;
     let document = api.classified(&user, &id).await;
     assert_eq!(document["classification_status"], "unclassified", "{document}");
     assert!(document["confidence"].as_f64().unwrap() > 0.0, "{document}");
