@@ -16,7 +16,7 @@ from pathlib import Path
 
 def main(bank: Path, out: Path) -> None:
     names = json.loads((bank / "names.json").read_text(encoding="utf-8"))
-    folders = sorted(p.name for p in bank.iterdir() if p.is_dir())
+    folders = sorted(p.name for p in bank.iterdir() if p.is_dir())  # README.md and names.json are not kinds
     if sorted(names) != folders:
         sys.exit(f"names.json and the folders disagree: {sorted(set(names) ^ set(folders))}")
     types = []
