@@ -218,3 +218,39 @@ async fn the_service_files_an_invoice_pdf_and_leaves_a_job_offer_unclassified() 
     assert!(document["confidence"].as_f64().unwrap() > 0.0, "{document}");
     assert_eq!(document["classified_by"], "minilm-static", "{document}");
 }
+
+/// The bank is learnt from whatever examples it holds; a missing bank stops the function at
+/// start-up, a broken one fails the first classification loudly instead of filing by score.
+#[test]
+fn a_bank_is_learnt_from_its_examples_and_a_broken_one_fails_loudly() {
+    let table = Arc::new(table());
+    let dir = std::env::temp_dir().join(format!("document-types-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bank = serde_json::json!({"types": [
+        {"key": "recipe", "names": ["Recipes"], "examples": [
+            "Preheat the oven to 180C. Cream the butter and sugar, fold in the flour, bake 25 minutes.",
+            "Simmer the lentils with cumin and stock for 20 minutes; season and serve with bread."]},
+        {"key": "invoice", "names": ["Invoices"], "examples": [
+            "Invoice 114. Amount due 420 EUR within 30 days. VAT included. Bank transfer to IBAN.",
+            "Invoice 2291: plumbing works, labour 3 hours, parts, total due GBP 310, payment terms 14 days."]}
+    ]});
+    let path = dir.join("bank.json");
+    std::fs::write(&path, bank.to_string()).unwrap();
+    let types = DocumentTypes::load(&path, table.clone()).unwrap();
+    assert_eq!(types.keys(), ["recipe", "invoice"]);
+    let evidence = types.evidence("Bake the cake for 40 minutes after folding in the flour and sugar.");
+    assert!(evidence[0] > evidence[1], "{evidence:?}");
+    let evidence = types.evidence("Total due: 99 EUR. Payment within 30 days.");
+    assert!(evidence[1] > evidence[0], "{evidence:?}");
+    assert_eq!(types.evidence("zebra quantum"), [0.0, 0.0], "no word the bank knows");
+
+    let missing = DocumentTypes::load(&dir.join("missing.json"), table.clone()).unwrap_err();
+    assert!(missing.to_string().contains("missing.json"), "{missing}");
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, r#"{"types": [{"key": "x", "names": [], "examples": ["text"]}]}"#).unwrap();
+    let types = DocumentTypes::load(&broken, table).expect("only its presence is checked at start-up");
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| types.evidence("text"))).unwrap_err();
+    let message = failure.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("has no names or no examples"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
