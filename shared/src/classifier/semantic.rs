@@ -75,13 +75,20 @@ impl SemanticClassifier {
             .zip(scores)
             .map(|(topic, score)| {
                 let claims = types.claims(&self.table, topic);
-                if claims.is_empty() {
-                    return *score >= self.min_score;
-                }
-                let claimed = claims.iter().map(|&i| evidence[i]).fold(0.0, f64::max);
-                strongest > 0.0 && claimed >= CLOSE_TO_STRONGEST * strongest
+                let claimed = claims.iter().map(|&i| evidence[i]).reduce(f64::max);
+                may_take(*score, self.min_score, claimed, strongest)
             })
             .collect()
+    }
+}
+
+/// Whether a topic may take a document: by kind when the topic claims kinds of document
+/// (`claimed`: the document's evidence for the best of them, beside its `strongest`), else by
+/// its score.
+fn may_take(score: f64, min_score: f64, claimed: Option<f64>, strongest: f64) -> bool {
+    match claimed {
+        None => score >= min_score,
+        Some(claimed) => strongest > 0.0 && claimed >= CLOSE_TO_STRONGEST * strongest,
     }
 }
 
@@ -109,5 +116,24 @@ impl Classifier for SemanticClassifier {
 impl SemanticClassifier {
     fn verdict(&self) -> Verdict {
         Verdict { best: None, filed: false, classified_by: SEMANTIC.to_owned(), fallback: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_that_names_a_kind_takes_documents_of_that_kind_whatever_their_score() {
+        assert!(may_take(0.10, DEFAULT_MIN_SCORE, Some(0.30), 0.30), "its kind is the strongest");
+        assert!(may_take(0.10, DEFAULT_MIN_SCORE, Some(0.19), 0.195), "within 5% of the strongest");
+        assert!(!may_take(0.90, DEFAULT_MIN_SCORE, Some(0.15), 0.20), "another kind reads clearly stronger");
+        assert!(!may_take(0.90, DEFAULT_MIN_SCORE, Some(0.0), 0.0), "no word the bank knows");
+    }
+
+    #[test]
+    fn a_topic_that_names_no_kind_takes_documents_by_score() {
+        assert!(may_take(DEFAULT_MIN_SCORE, DEFAULT_MIN_SCORE, None, 0.4));
+        assert!(!may_take(DEFAULT_MIN_SCORE - 0.01, DEFAULT_MIN_SCORE, None, 0.0));
     }
 }
