@@ -5,8 +5,8 @@
 //!   topic's own words still count. A lentil soup recipe is close to "Cooking and baking
 //!   recipes" without sharing a word with it.
 //! - With the document-type bank (`document_types`), a topic that names a kind of document
-//!   ("Invoices", "Recipes") is filed only documents that read like that kind: the type the
-//!   topic claims must be the text's strongest type, or within 5% of it. A restaurant review,
+//!   ("Invoices", "Recipes") takes only documents that read like that kind: the type the topic
+//!   claims must be the text's strongest type, or within 5% of it. A restaurant review,
 //!   a job offer or a bank statement then stays unclassified however close its subject is. The
 //!   best-scoring eligible topic wins. A topic that names no known kind ("Project Atlas") is
 //!   filed by its score alone, from `min_score`, as it is when there is no bank.
@@ -105,17 +105,11 @@ impl Classifier for SemanticClassifier {
         let scores = self.scores(text, topics);
         let eligible = self.eligible(text, topics, &scores);
         let filed_scores = scores.iter().zip(&eligible).map(|(s, ok)| if *ok { *s } else { f64::NEG_INFINITY });
-        let verdict = match highest(topics, filed_scores.collect()) {
-            Some(best) if best.1.is_finite() => Verdict { best: Some(best), filed: true, ..self.verdict() },
-            _ => Verdict { best: highest(topics, scores), filed: false, ..self.verdict() },
+        let (best, filed) = match highest(topics, filed_scores.collect()) {
+            Some(best) if best.1.is_finite() => (Some(best), true),
+            _ => (highest(topics, scores), false),
         };
-        Box::pin(std::future::ready(verdict))
-    }
-}
-
-impl SemanticClassifier {
-    fn verdict(&self) -> Verdict {
-        Verdict { best: None, filed: false, classified_by: SEMANTIC.to_owned(), fallback: None }
+        Box::pin(std::future::ready(Verdict { best, filed, classified_by: SEMANTIC.to_owned(), fallback: None }))
     }
 }
 
