@@ -11,7 +11,7 @@
 //!   best-scoring eligible topic wins. A topic that names no known kind ("Project Atlas") is
 //!   filed by its score alone, from `min_score`, as it is when there is no bank.
 //!
-//! Measured on three labelled corpora (`make eval`; the README has the figures and
+//! Measured on five labelled corpora (`make eval`; the README has the figures and
 //! `eval/classification/REPORT.md` the study).
 
 use std::sync::Arc;
