@@ -29,7 +29,7 @@ use rust_stemmers::{Algorithm, Stemmer};
 use serde::Deserialize;
 
 use super::embedding::EmbeddingTable;
-use super::term_match::{terms, words};
+use super::term_match::{frequencies, words};
 use crate::model::Topic;
 
 /// A topic claims a type when one of its texts is at least this close to one of the type's
@@ -131,7 +131,12 @@ impl DocumentTypes {
 
     /// How much `text` reads like each type: cosine in 0..=1 with the type's centroid.
     pub fn evidence(&self, text: &str) -> Vec<f64> {
-        self.learnt().evidence(text)
+        self.evidence_of(&frequencies(text))
+    }
+
+    /// `evidence` of a text's term `frequency` (`term_match::frequencies`).
+    pub(super) fn evidence_of(&self, frequency: &HashMap<String, f64>) -> Vec<f64> {
+        self.learnt().evidence(frequency)
     }
 
     /// The types `topic` stands for (indices into `keys`); none for a topic that names no known
@@ -206,14 +211,9 @@ impl Learnt {
         Ok(Self { keys, names, vocabulary, idf, centroids })
     }
 
-    fn evidence(&self, text: &str) -> Vec<f64> {
-        let stemmer = Stemmer::create(Algorithm::English);
-        let mut frequency: HashMap<u32, f64> = HashMap::new();
-        for term in terms(&stemmer, text) {
-            if let Some(term) = self.vocabulary.get(&term) {
-                *frequency.entry(*term).or_default() += 1.0;
-            }
-        }
+    fn evidence(&self, frequency: &HashMap<String, f64>) -> Vec<f64> {
+        let known = frequency.iter().filter_map(|(term, tf)| self.vocabulary.get(term).map(|id| (*id, *tf)));
+        let frequency: HashMap<u32, f64> = known.collect();
         let mut evidence = vec![0.0; self.keys.len()];
         for (term, weight) in unit_tf_idf(&self.idf, &sorted(frequency)) {
             for (index, centroid) in &self.centroids[term as usize] {

@@ -14,6 +14,7 @@
 //! Measured on five labelled corpora (`make eval`; the README has the figures and
 //! `eval/classification/REPORT.md` the study).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::document_types::DocumentTypes;
@@ -52,8 +53,13 @@ impl SemanticClassifier {
 
     /// Every topic's score in 0..=1, in the order of `topics`.
     pub fn scores(&self, text: &str, topics: &[Topic]) -> Vec<f64> {
+        self.scores_of(text, &term_match::frequencies(text), topics)
+    }
+
+    /// `scores`, given the text's term `frequency` too (stemmed once for scores and types).
+    fn scores_of(&self, text: &str, frequency: &HashMap<String, f64>, topics: &[Topic]) -> Vec<f64> {
         let document = self.table.embed(text);
-        let terms = term_match::scores(text, topics);
+        let terms = term_match::scores_of(frequency, topics);
         topics
             .iter()
             .zip(terms)
@@ -66,9 +72,9 @@ impl SemanticClassifier {
     }
 
     /// Which topics may take the text: see the module's comment.
-    fn eligible(&self, text: &str, topics: &[Topic], scores: &[f64]) -> Vec<bool> {
+    fn eligible(&self, frequency: &HashMap<String, f64>, topics: &[Topic], scores: &[f64]) -> Vec<bool> {
         let Some(types) = &self.types else { return scores.iter().map(|s| *s >= self.min_score).collect() };
-        let evidence = types.evidence(text);
+        let evidence = types.evidence_of(frequency);
         let strongest = evidence.iter().copied().fold(0.0, f64::max);
         topics
             .iter()
@@ -102,8 +108,9 @@ pub(super) fn topic_texts(topic: &Topic) -> Vec<String> {
 
 impl Classifier for SemanticClassifier {
     fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic]) -> VerdictFuture<'a> {
-        let scores = self.scores(text, topics);
-        let eligible = self.eligible(text, topics, &scores);
+        let frequency = term_match::frequencies(text);
+        let scores = self.scores_of(text, &frequency, topics);
+        let eligible = self.eligible(&frequency, topics, &scores);
         let filed_scores = scores.iter().zip(&eligible).map(|(s, ok)| if *ok { *s } else { f64::NEG_INFINITY });
         let (best, filed) = match highest(topics, filed_scores.collect()) {
             Some(best) if best.1.is_finite() => (Some(best), true),

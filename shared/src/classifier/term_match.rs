@@ -52,12 +52,23 @@ impl TermMatchClassifier {
 
 /// Every topic's score in 0..=1, in the order of `topics`.
 pub fn scores(text: &str, topics: &[Topic]) -> Vec<f64> {
+    scores_of(&frequencies(text), topics)
+}
+
+/// How often each stemmed term occurs in `text`.
+pub(super) fn frequencies(text: &str) -> HashMap<String, f64> {
+    let stemmer = Stemmer::create(Algorithm::English);
+    let mut frequency: HashMap<String, f64> = HashMap::new();
+    for term in terms(&stemmer, text) {
+        *frequency.entry(term).or_default() += 1.0;
+    }
+    frequency
+}
+
+/// `scores` of a text's term `frequency`.
+pub(super) fn scores_of(frequency: &HashMap<String, f64>, topics: &[Topic]) -> Vec<f64> {
     {
         let stemmer = Stemmer::create(Algorithm::English);
-        let mut frequency: HashMap<String, f64> = HashMap::new();
-        for term in terms(&stemmer, text) {
-            *frequency.entry(term).or_default() += 1.0;
-        }
         let profiles: Vec<(TopicId, HashMap<String, f64>)> = topics
             .iter()
             .map(|topic| {
