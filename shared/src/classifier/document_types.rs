@@ -107,7 +107,7 @@ impl DocumentTypes {
         let path = path.to_owned();
         let learning = std::thread::Builder::new()
             .name("document-types".into())
-            .spawn(move || Learnt::learn(read(&path)?, &table))
+            .spawn(move || read(&path).map(|bank| Learnt::learn(bank, &table)))
             .map_err(|source| DocumentTypesError::Read { path: display, source })?;
         Ok(Self { learnt: OnceLock::new(), learning: Mutex::new(Some(learning)) })
     }
@@ -162,7 +162,7 @@ fn read(path: &Path) -> Result<Bank, DocumentTypesError> {
 }
 
 impl Learnt {
-    fn learn(bank: Bank, table: &EmbeddingTable) -> Result<Self, DocumentTypesError> {
+    fn learn(bank: Bank, table: &EmbeddingTable) -> Self {
         let stemmer = Stemmer::create(Algorithm::English);
         // The examples' 70,000 words are 12,000 distinct ones: stemming each once makes
         // learning 4 times faster.
@@ -208,7 +208,7 @@ impl Learnt {
         }
         let names = bank.types.iter().map(|t| t.names.iter().map(|name| unit(table.embed(name))).collect()).collect();
         let keys = bank.types.into_iter().map(|t| t.key).collect();
-        Ok(Self { keys, names, vocabulary, idf, centroids })
+        Self { keys, names, vocabulary, idf, centroids }
     }
 
     fn evidence(&self, frequency: &HashMap<String, f64>) -> Vec<f64> {
