@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use sandbox::Limits;
 
+use crate::domain::QuotaPolicy;
+use crate::domain::MIN_PART_BYTES;
 pub use crate::error::ConfigError;
 use crate::extract::MAX_TEXT_CHARS;
 use crate::metrics::DEFAULT_NAMESPACE;
-use crate::model::MIN_PART_BYTES;
-use crate::table::QuotaPolicy;
 use crate::xray;
 
 /// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.

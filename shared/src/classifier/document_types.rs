@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use super::embedding::EmbeddingTable;
 use super::term_match::{frequencies, words};
-use crate::model::Topic;
+use crate::domain::Topic;
 
 /// A topic claims a type when one of its texts is at least this close to one of the type's
 /// names (cosine in the static embedding): "Salary" claims payslips (0.89), "Travel bookings"
@@ -224,7 +224,7 @@ impl Learnt {
     }
 
     fn claims(&self, table: &EmbeddingTable, topic: &Topic) -> Vec<usize> {
-        let texts: Vec<Vec<f32>> = super::semantic::topic_texts(topic).iter().map(|t| unit(table.embed(t))).collect();
+        let texts: Vec<Vec<f32>> = super::topic_texts(topic).iter().map(|t| unit(table.embed(t))).collect();
         let affinity: Vec<f64> = self
             .names
             .iter()

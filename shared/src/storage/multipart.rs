@@ -1,7 +1,7 @@
 //! Multipart uploads: a large file travels in parts the client sends side by side and can send
 //! again one by one (a dropped connection costs one part, not the file). upload-url starts the
-//! upload, the parts route signs one URL per part, confirm completes it, delete and clean-up abort
-//! it (and the bucket's lifecycle rule aborts what they miss).
+//! upload, the parts route signs one URL per part, confirm completes it, and removing a pending
+//! document aborts it (`operations::objects`; the bucket's lifecycle rule aborts what is missed).
 
 use std::time::Duration;
 
@@ -9,9 +9,8 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
+use super::StorageError;
 use super::{ObjectStorage, PresignedUpload};
-use crate::error::ApiError;
-use crate::model::{Document, DocumentStatus};
 
 /// A part storage holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +27,7 @@ fn is_no_such_upload(error: &impl ProvideErrorMetadata) -> bool {
 
 impl ObjectStorage {
     /// Starts a multipart upload of `key`; returns its upload id.
-    pub async fn start_multipart(&self, key: &str, content_type: &str) -> Result<String, ApiError> {
+    pub async fn start_multipart(&self, key: &str, content_type: &str) -> Result<String, StorageError> {
         let output = self
             .internal
             .create_multipart_upload()
@@ -37,11 +36,11 @@ impl ObjectStorage {
             .content_type(content_type)
             .send()
             .await
-            .map_err(|e| ApiError::internal("starting a multipart upload", e))?;
+            .map_err(|e| StorageError::new("starting a multipart upload", e))?;
         output
             .upload_id()
             .map(str::to_owned)
-            .ok_or_else(|| ApiError::internal("starting a multipart upload", "no upload id"))
+            .ok_or_else(|| StorageError::new("starting a multipart upload", "no upload id"))
     }
 
     /// Signs the PUT of one part with its exact length, so the parts can never add up to more
@@ -54,9 +53,9 @@ impl ObjectStorage {
         length: u64,
         checksum_sha256: Option<&str>,
         expires_in: Duration,
-    ) -> Result<PresignedUpload, ApiError> {
+    ) -> Result<PresignedUpload, StorageError> {
         let presigning =
-            PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("presigning a part", e))?;
+            PresigningConfig::expires_in(expires_in).map_err(|e| StorageError::new("presigning a part", e))?;
         let request = self
             .public
             .upload_part()
@@ -68,12 +67,12 @@ impl ObjectStorage {
             .set_checksum_sha256(checksum_sha256.map(str::to_owned))
             .presigned(presigning)
             .await
-            .map_err(|e| ApiError::internal("presigning a part", e))?;
+            .map_err(|e| StorageError::new("presigning a part", e))?;
         Ok(PresignedUpload::from(request))
     }
 
     /// The parts stored so far, in order; `None` when the upload no longer exists.
-    pub async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<StoredPart>>, ApiError> {
+    pub async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<StoredPart>>, StorageError> {
         let mut parts = Vec::new();
         let mut marker = None;
         loop {
@@ -81,7 +80,7 @@ impl ObjectStorage {
             let output = match request.set_part_number_marker(marker).send().await {
                 Ok(output) => output,
                 Err(error) if error.as_service_error().is_some_and(is_no_such_upload) => return Ok(None),
-                Err(error) => return Err(ApiError::internal("listing the parts of an upload", error)),
+                Err(error) => return Err(StorageError::new("listing the parts of an upload", error)),
             };
             parts.extend(output.parts().iter().map(|part| StoredPart {
                 part_number: part.part_number().unwrap_or_default().max(0) as u32,
@@ -97,7 +96,12 @@ impl ObjectStorage {
 
     /// Assembles the object from `parts`. False when the upload no longer exists (a concurrent
     /// confirm completed it, or it was aborted).
-    pub async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[StoredPart]) -> Result<bool, ApiError> {
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[StoredPart],
+    ) -> Result<bool, StorageError> {
         let completed = parts
             .iter()
             .map(|p| CompletedPart::builder().part_number(p.part_number as i32).e_tag(&p.e_tag).build())
@@ -114,29 +118,18 @@ impl ObjectStorage {
         match result {
             Ok(_) => Ok(true),
             Err(error) if error.as_service_error().is_some_and(is_no_such_upload) => Ok(false),
-            Err(error) => Err(ApiError::internal("completing a multipart upload", error)),
-        }
-    }
-
-    /// Drops the multipart upload of a document removed while still pending, so its parts stop
-    /// being stored (and billed). A failure is logged: the bucket's lifecycle rule drops it later.
-    pub async fn abort_unfinished(&self, document: &Document) {
-        let Some(multipart) = document.multipart.as_ref().filter(|_| document.status == DocumentStatus::Pending) else {
-            return;
-        };
-        if let Err(error) = self.abort_multipart(&document.object_key(), &multipart.upload_id).await {
-            tracing::warn!(%error, id = %document.id, "could not abort a multipart upload; the lifecycle rule will");
+            Err(error) => Err(StorageError::new("completing a multipart upload", error)),
         }
     }
 
     /// Drops an upload and its parts; dropping one that no longer exists succeeds.
-    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), ApiError> {
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
         let result =
             self.internal.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(error) if error.as_service_error().is_some_and(is_no_such_upload) => Ok(()),
-            Err(error) => Err(ApiError::internal("aborting a multipart upload", error)),
+            Err(error) => Err(StorageError::new("aborting a multipart upload", error)),
         }
     }
 }

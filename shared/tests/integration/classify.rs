@@ -7,7 +7,8 @@ use crate::common::samples::{docx, pdf, DOCX, PDF};
 use crate::common::{app, assert_detail, new_user, Api};
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::classify::{handle_s3_event, TermMatchClassifier};
+use shared::classifier::TermMatchClassifier;
+use shared::entry::object_events::handle_s3_event;
 
 async fn topics(api: &Api, user: &str) -> (String, String, String) {
     (

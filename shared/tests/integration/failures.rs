@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use faults::{Fault, Match, Rule};
 use lambda_http::Request;
 use serde_json::json;
-use shared::handlers;
-use shared::model::{object_key, DocumentId, DocumentStatus, UserId};
+use shared::domain::{object_key, DocumentId, DocumentStatus, UserId};
+use shared::entry::http as handlers;
 use shared::App;
 
 use crate::common::{
@@ -37,7 +37,7 @@ fn confirm_request(user: &str, id: &str) -> Request {
 
 async fn object_exists(app: &App, user: &str, id: &str) -> bool {
     let key = object_key(&UserId::parse(user).unwrap(), DocumentId::parse(id).unwrap());
-    app.storage.object_size(&key).await.unwrap().is_some()
+    app.storage.object_size(&common::invocation(), &key).await.unwrap().is_some()
 }
 
 /// Waits up to 30 s for `condition` (work the S3 notification starts in the background).
@@ -129,7 +129,7 @@ async fn a_missing_object_answered_403_reads_as_missing() {
     assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await, 422);
     let unknown = DocumentId::new().to_string();
     assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &unknown))).await, 404);
-    let term_match = shared::classify::TermMatchClassifier::default();
+    let term_match = shared::classifier::TermMatchClassifier::default();
     let reclassify = handlers::reclassify(&faulty.app, &term_match, event_request("reclassify.json", &user, Some(&id)));
     assert_detail(&call(reclassify).await, 422);
     assert!(faulty.s3.injected().get("MissingKeyForbidden").is_some_and(|n| *n >= 2));
@@ -252,11 +252,13 @@ async fn a_late_duplicate_topic_delete_leaves_a_newer_topic_of_that_name_alone()
     let old = base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().unwrap();
     let late = {
         let (app, user) = (slow.app.clone(), user.clone());
-        tokio::spawn(async move { app.table.delete_topic(&common::invocation(), &user, old.id).await })
+        tokio::spawn(async move {
+            shared::operations::topics::delete_topic(&app, &common::invocation(), &user, old.id).await
+        })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     // ...meanwhile the first delete finishes and the name is taken again.
-    assert!(base.table.delete_topic(&invocation, &user, old.id).await.unwrap());
+    assert!(shared::operations::topics::delete_topic(&base, &invocation, &user, old.id).await.unwrap());
     let newer =
         base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().expect("the name is free");
     assert!(late.await.unwrap().unwrap());
@@ -283,14 +285,14 @@ async fn deleting_a_topic_sees_a_classification_committed_just_before() {
         faulty.app.table.create_topic(&invocation, &owner, "Recipes", "bake flour oven", 0).await.unwrap().unwrap();
     let reply = call(handlers::reclassify(
         &faulty.app,
-        &shared::classify::TermMatchClassifier::default(),
+        &shared::classifier::TermMatchClassifier::default(),
         event_request("reclassify.json", &user, Some(&id)),
     ))
     .await;
     assert_eq!(reply.body["topic_id"], topic.id.to_string(), "{}", reply.body);
-    assert!(faulty.app.table.delete_topic(&invocation, &owner, topic.id).await.unwrap());
+    assert!(shared::operations::topics::delete_topic(&faulty.app, &invocation, &owner, topic.id).await.unwrap());
     let document = base.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
     assert_eq!(document.status, DocumentStatus::Uploaded);
     assert!(document.classification.topic_id.is_none(), "still filed under the deleted topic: {document:?}");
-    assert_eq!(document.classification.status, shared::model::ClassificationStatus::Unclassified);
+    assert_eq!(document.classification.status, shared::domain::ClassificationStatus::Unclassified);
 }

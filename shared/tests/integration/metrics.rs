@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use shared::classify::{handle_s3_event, TermMatchClassifier};
-use shared::handlers;
+use shared::classifier::TermMatchClassifier;
+use shared::domain::{object_key, DocumentId, UserId};
+use shared::entry::http as handlers;
+use shared::entry::object_events::handle_s3_event;
 use shared::metrics::Metrics;
-use shared::model::{object_key, DocumentId, UserId};
 use shared::App;
 
 use crate::common::{self, app, event_request, new_user, put_object_directly, reply_of, upload_url_request, Api};

@@ -169,7 +169,7 @@ async fn clean_up_aborts_an_abandoned_multipart_upload() {
     event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
     event["body"] = json!(body.to_string());
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let started = crate::common::reply_of(shared::handlers::upload_url(&app, request).await.unwrap());
+    let started = crate::common::reply_of(shared::entry::http::upload_url(&app, request).await.unwrap());
     assert_eq!(started.status, 200, "{}", started.body);
     let id = started.body["document_id"].as_str().unwrap();
     let mut parts = crate::common::event_json("confirm.json");
@@ -179,16 +179,16 @@ async fn clean_up_aborts_an_abandoned_multipart_upload() {
     parts["pathParameters"]["id"] = json!(id);
     parts["body"] = json!(json!({ "part_numbers": [1] }).to_string());
     let request = lambda_http::request::from_str(&parts.to_string()).unwrap();
-    let signed = crate::common::reply_of(shared::handlers::parts(&app, request).await.unwrap());
+    let signed = crate::common::reply_of(shared::entry::http::parts(&app, request).await.unwrap());
     assert_eq!(signed.status, 200, "{}", signed.body);
     assert_eq!(api.put_object(&signed.body["parts"][0], vec![b'l'; PART_SIZE]).await, 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let limits = shared::cleanup::CleanupLimits {
+    let limits = shared::operations::cleanup::CleanupLimits {
         page_size: 100,
         page_budget: 1000,
         stop_at: std::time::Instant::now() + std::time::Duration::from_secs(60),
     };
-    let summary = shared::cleanup::run(&app, limits).await;
+    let summary = shared::operations::cleanup::run(&app, limits).await;
     assert_eq!((summary.removed, summary.failed), (1, 0), "{summary:?}");
     assert_eq!(open_uploads(&app, &user).await, 0, "the abandoned parts are gone");
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use shared::classifier::document_types::DocumentTypes;
 use shared::classifier::embedding::EmbeddingTable;
 use shared::classifier::{Classifier, SemanticClassifier};
-use shared::model::{Topic, TopicId};
+use shared::domain::{Topic, TopicId};
 
 use crate::common::samples::{pdf, PDF};
 use crate::common::{env, new_user, Api};

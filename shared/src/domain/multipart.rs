@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::ModelError;
+use super::InputError;
 
 /// S3's smallest part (all but the last) and its largest number of parts.
 pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
@@ -19,13 +19,13 @@ pub struct MultipartPlan {
 }
 
 impl MultipartPlan {
-    pub fn new(size: u64, part_size: u64) -> Result<Self, ModelError> {
+    pub fn new(size: u64, part_size: u64) -> Result<Self, InputError> {
         if size == 0 {
-            return Err(ModelError::Invalid("a multipart upload needs a size_bytes above 0".into()));
+            return Err(InputError::Invalid("a multipart upload needs a size_bytes above 0".into()));
         }
         let part_count = size.div_ceil(part_size);
         if part_count > MAX_PARTS {
-            return Err(ModelError::Invalid(format!(
+            return Err(InputError::Invalid(format!(
                 "size_bytes {size} needs {part_count} parts of {part_size} bytes; at most {MAX_PARTS} are allowed"
             )));
         }

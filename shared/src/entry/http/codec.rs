@@ -1,12 +1,12 @@
-//! Mapping between API Gateway HTTP requests/responses and the handlers.
+//! Decoding API Gateway HTTP requests and encoding responses, shared by the routes.
 
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::domain::{DocumentId, TopicId};
 use crate::error::ApiError;
-use crate::model::{DocumentId, TopicId};
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_string(body).expect("response bodies are plain data");

@@ -11,16 +11,19 @@
 //! The object's first bytes must be what its declared type says (`sniff`): a `.pdf` holding
 //! text is refused with a 415 before anything is charged.
 
-use std::time::Duration;
-
+use super::objects::remove_object;
+use super::{OperationError, Result};
 use crate::auth::now_unix;
-use crate::error::{ApiError, QuotaExceeded};
+use crate::domain::{
+    object_key, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, QuotaCounters, QuotaExceeded,
+    QuotaPolicy, QuotaRefusal, UserId,
+};
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
-use crate::model::{object_key, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, UserId};
+use crate::retry::RetryPolicy;
 use crate::sniff;
 use crate::storage::ObjectStart;
-use crate::table::{ConfirmWrite, QuotaCounters, QuotaRefusal};
+use crate::table::Write;
 use crate::App;
 
 const OPERATION: &str = "confirm";
@@ -49,17 +52,12 @@ pub enum ConfirmOutcome {
     StillPending,
 }
 
-pub async fn confirm(
-    app: &App,
-    invocation: &Invocation,
-    user: &UserId,
-    id: DocumentId,
-) -> Result<ConfirmOutcome, ApiError> {
+pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: DocumentId) -> Result<ConfirmOutcome> {
     let key = object_key(user, id);
     let (document, mut counters, object) = tokio::try_join!(
-        app.table.get_document(user, id),
-        app.table.get_quota_counters(user),
-        app.storage.peek(&key, HEAD_BYTES),
+        async { app.table.get_document(user, id).await.map_err(OperationError::from) },
+        async { app.table.get_quota_counters(user).await.map_err(OperationError::from) },
+        async { app.storage.peek(invocation, &key, HEAD_BYTES).await.map_err(OperationError::from) },
     )?;
     let Some(document) = document else {
         if object.is_some() {
@@ -71,10 +69,10 @@ pub async fn confirm(
         // The three reads are not one snapshot: counters read before a concurrent confirm
         // committed would not include its charge. Read them again, after the settled document.
         let counters = app.table.get_quota_counters(user).await?;
-        return Ok(settled(app, &document, &counters));
+        return Ok(settled(app.table.policy(), &document, &counters));
     }
     let object = match (object, &document.multipart) {
-        (None, Some(multipart)) => match complete_parts(app, &document, multipart).await? {
+        (None, Some(multipart)) => match complete_parts(app, invocation, &document, multipart).await? {
             Ok(object) => object,
             Err(missing) => return Ok(ConfirmOutcome::MissingParts(missing)),
         },
@@ -85,43 +83,46 @@ pub async fn confirm(
     if let Err(mismatch) = sniff::check(&document.content_type, &object.head, size) {
         return reject(app, invocation, &document, size, Refusal::Content(mismatch.detail())).await;
     }
-    while invocation.has_time_for(Duration::ZERO) {
-        match app.table.confirm_upload(invocation, &document, size, &counters, now_unix()).await? {
-            ConfirmWrite::Confirmed { used_bytes } => {
+    let mut attempts = RetryPolicy::RACES.attempts(invocation);
+    while attempts.next().await {
+        let used_before = counters.used_bytes;
+        match app.table.confirm_upload(invocation, &document, size, used_before, now_unix()).await? {
+            Write::Done => {
                 let charged = [("DocumentsConfirmed", Unit::Count, 1.0), ("BytesCharged", Unit::Bytes, size as f64)];
                 app.metrics.emit(OPERATION, &[], &charged);
-                return Ok(ConfirmOutcome::Uploaded { id, size_bytes: size, used_bytes });
+                return Ok(ConfirmOutcome::Uploaded { id, size_bytes: size, used_bytes: used_before + size });
             }
-            ConfirmWrite::Refused(QuotaRefusal::UsageMoved(now)) => counters = now,
-            ConfirmWrite::Refused(QuotaRefusal::OverQuota(before)) => {
+            Write::Refused(QuotaRefusal::UsageMoved(now)) => counters = now,
+            Write::Refused(QuotaRefusal::OverQuota(before)) => {
                 return reject(app, invocation, &document, size, Refusal::Quota(before)).await
             }
-            ConfirmWrite::Refused(other) => {
-                return Err(ApiError::internal("confirming an upload", format!("unexpected refusal {other:?}")))
+            Write::Refused(other) => {
+                return Err(OperationError::Unexpected(format!("confirming an upload: {other:?}")))
             }
-            ConfirmWrite::NotPending(None) => {
+            Write::DocumentChanged(None) => {
                 // An object under our key with no row is an orphan (its upload was cleaned up or
                 // deleted before the PUT landed); ids are never reused, so nothing can claim it.
                 remove_orphan(app, &key).await;
                 return Ok(ConfirmOutcome::NotFound);
             }
-            ConfirmWrite::NotPending(Some(now)) => {
+            Write::DocumentChanged(Some(now)) => {
                 // A concurrent confirm (or rejection) settled it first: answer as it did.
                 let counters = app.table.get_quota_counters(user).await?;
-                return Ok(settled(app, &now, &counters));
+                return Ok(settled(app.table.policy(), &now, &counters));
             }
         }
     }
-    Err(ApiError::internal("confirming an upload", "the usage kept changing until the deadline"))
+    Err(OperationError::KeptLosing("confirming an upload: the usage kept changing until the deadline"))
 }
 
 /// Assembles a multipart upload whose parts are all stored with their planned lengths; then the
 /// object exists and confirm goes on as for a single PUT. `Err` names the parts still missing.
 async fn complete_parts(
     app: &App,
+    invocation: &Invocation,
     document: &Document,
     multipart: &MultipartUpload,
-) -> Result<Result<Option<ObjectStart>, Vec<u32>>, ApiError> {
+) -> Result<std::result::Result<Option<ObjectStart>, Vec<u32>>> {
     let key = document.object_key();
     if let Some(parts) = app.storage.list_parts(&key, &multipart.upload_id).await? {
         let plan = MultipartPlan::new(document.declared_size_bytes.unwrap_or_default(), multipart.part_size)?;
@@ -132,7 +133,7 @@ async fn complete_parts(
         // False when a concurrent confirm completed it first: the object is there either way.
         app.storage.complete_multipart(&key, &multipart.upload_id, &parts).await?;
     }
-    Ok(Ok(app.storage.peek(&key, HEAD_BYTES).await?))
+    Ok(Ok(app.storage.peek(invocation, &key, HEAD_BYTES).await?))
 }
 
 /// Why confirm refuses an object.
@@ -152,56 +153,49 @@ async fn reject(
     document: &Document,
     size: u64,
     refusal: Refusal,
-) -> Result<ConfirmOutcome, ApiError> {
+) -> Result<ConfirmOutcome> {
     let reason = match &refusal {
         Refusal::Quota(_) => None,
         Refusal::Content(detail) => Some(detail.as_str()),
     };
-    if app.table.reject_upload(invocation, document, size, reason).await? {
-        let key = document.object_key();
-        // If this fails the rejected row stays in the pending index and clean-up removes it.
-        if let Err(error) = app.storage.delete_object(&key).await {
-            tracing::warn!(%error, key, "could not remove rejected object; clean-up will");
-        }
-        return Ok(match refusal {
-            Refusal::Content(detail) => ConfirmOutcome::WrongContent(detail),
-            Refusal::Quota(before) => {
-                app.metrics.emit(OPERATION, &[], &[("QuotaRefusals", Unit::Count, 1.0)]);
-                let quota = before.view(app.table.policy());
-                ConfirmOutcome::OverQuota(QuotaExceeded {
-                    used_bytes: quota.used_bytes,
-                    limit_bytes: quota.limit_bytes,
-                    rejected_bytes: size,
-                })
+    match app.table.reject_upload(invocation, document, size, reason).await? {
+        Write::Done => {
+            // If this fails the rejected row stays in the pending index and clean-up removes it.
+            if let Err(error) = remove_object(&app.storage, document).await {
+                tracing::warn!(%error, id = %document.id, "could not remove rejected object; clean-up will");
             }
-        });
+            return Ok(match refusal {
+                Refusal::Content(detail) => ConfirmOutcome::WrongContent(detail),
+                Refusal::Quota(before) => {
+                    app.metrics.emit(OPERATION, &[], &[("QuotaRefusals", Unit::Count, 1.0)]);
+                    ConfirmOutcome::OverQuota(before.exceeded_by(app.table.policy(), size))
+                }
+            });
+        }
+        Write::DocumentChanged(_) => {}
+        Write::Refused(refusal) => return Err(OperationError::Unexpected(format!("rejecting an upload: {refusal:?}"))),
     }
     let (now, counters) = tokio::try_join!(
         app.table.get_document(&document.owner, document.id),
         app.table.get_quota_counters(&document.owner)
     )?;
     Ok(match now {
-        Some(now) => settled(app, &now, &counters),
+        Some(now) => settled(app.table.policy(), &now, &counters),
         None => ConfirmOutcome::NotFound,
     })
 }
 
 /// The answer for a document that confirm already decided on.
-fn settled(app: &App, document: &Document, counters: &QuotaCounters) -> ConfirmOutcome {
+fn settled(policy: &QuotaPolicy, document: &Document, counters: &QuotaCounters) -> ConfirmOutcome {
     let size = document.size_bytes.unwrap_or_default();
-    let quota = counters.view(app.table.policy());
     match document.status {
         DocumentStatus::Uploaded => {
-            ConfirmOutcome::Uploaded { id: document.id, size_bytes: size, used_bytes: quota.used_bytes }
+            ConfirmOutcome::Uploaded { id: document.id, size_bytes: size, used_bytes: counters.used_bytes }
         }
-        DocumentStatus::Rejected if document.rejection_reason.is_some() => {
-            ConfirmOutcome::WrongContent(document.rejection_reason.clone().unwrap_or_default())
-        }
-        DocumentStatus::Rejected => ConfirmOutcome::OverQuota(QuotaExceeded {
-            used_bytes: quota.used_bytes,
-            limit_bytes: quota.limit_bytes,
-            rejected_bytes: size,
-        }),
+        DocumentStatus::Rejected => match &document.rejection_reason {
+            Some(reason) => ConfirmOutcome::WrongContent(reason.clone()),
+            None => ConfirmOutcome::OverQuota(counters.exceeded_by(policy, size)),
+        },
         DocumentStatus::Pending => ConfirmOutcome::StillPending,
     }
 }
@@ -210,5 +204,45 @@ async fn remove_orphan(app: &App, key: &str) {
     match app.storage.delete_object(key).await {
         Ok(()) => app.metrics.emit(OPERATION, &[], &[("OrphansRemoved", Unit::Count, 1.0)]),
         Err(error) => tracing::warn!(%error, key, "could not remove orphan object"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: QuotaPolicy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 10 };
+
+    fn decided(status: DocumentStatus, size: u64, reason: Option<&str>) -> Document {
+        let user = UserId::parse("u").unwrap();
+        let mut document = Document::pending(user, "a.txt".into(), "text/plain".into(), None, 0);
+        document.status = status;
+        document.size_bytes = Some(size);
+        document.rejection_reason = reason.map(str::to_owned);
+        document
+    }
+
+    #[test]
+    fn a_retry_answers_as_the_confirm_that_decided() {
+        let counters = QuotaCounters { used_bytes: 40, ..QuotaCounters::default() };
+        let uploaded = decided(DocumentStatus::Uploaded, 12, None);
+        assert_eq!(
+            settled(&POLICY, &uploaded, &counters),
+            ConfirmOutcome::Uploaded { id: uploaded.id, size_bytes: 12, used_bytes: 40 }
+        );
+        let over = decided(DocumentStatus::Rejected, 90, None);
+        assert_eq!(
+            settled(&POLICY, &over, &counters),
+            ConfirmOutcome::OverQuota(QuotaExceeded { used_bytes: 40, limit_bytes: 100, rejected_bytes: 90 })
+        );
+        let wrong = decided(DocumentStatus::Rejected, 5, Some("declared as PDF but text"));
+        assert_eq!(
+            settled(&POLICY, &wrong, &counters),
+            ConfirmOutcome::WrongContent("declared as PDF but text".into())
+        );
+        assert_eq!(
+            settled(&POLICY, &decided(DocumentStatus::Pending, 0, None), &counters),
+            ConfirmOutcome::StillPending
+        );
     }
 }
