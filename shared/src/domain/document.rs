@@ -104,6 +104,9 @@ pub struct Document {
     pub status: DocumentStatus,
     /// Size announced at upload-url (signed into the PUT), if any.
     pub declared_size_bytes: Option<u64>,
+    /// For an upload without a declared size: the size its object had when it arrived, reserved
+    /// then (`Transition::reserve_arrival`) as a declared size is at upload-url.
+    pub arrival_bytes: Option<u64>,
     /// Size read from storage at confirm; set for uploaded and rejected documents.
     pub size_bytes: Option<u64>,
     /// Unix seconds.
@@ -141,6 +144,7 @@ impl Document {
             content_type,
             status: DocumentStatus::Pending,
             declared_size_bytes,
+            arrival_bytes: None,
             size_bytes: None,
             created_at: now,
             uploaded_at: None,
@@ -153,6 +157,12 @@ impl Document {
 
     pub fn object_key(&self) -> String {
         object_key(&self.owner, self.id)
+    }
+
+    /// What a pending document holds reserved in its owner's quota: its declared size, or the
+    /// size its undeclared object was reserved with when it arrived.
+    pub fn reserved_bytes(&self) -> Option<u64> {
+        self.declared_size_bytes.or(self.arrival_bytes)
     }
 }
 

@@ -80,22 +80,28 @@ impl QuotaDelta {
         Self { used: 0, reserved: declared.unwrap_or(0) as i64, pending: 1 }
     }
 
+    /// The object of an upload without a declared size arrived: its size is reserved now, as
+    /// a declared one is at upload-url.
+    pub fn arrived(size: u64) -> Self {
+        Self { used: 0, reserved: size as i64, pending: 0 }
+    }
+
     /// confirm: the stored size is charged and the reservation becomes usage.
-    pub fn confirmed(declared: Option<u64>, size: u64) -> Self {
-        Self { used: size as i64, reserved: -(declared.unwrap_or(0) as i64), pending: -1 }
+    pub fn confirmed(reserved: Option<u64>, size: u64) -> Self {
+        Self { used: size as i64, reserved: -(reserved.unwrap_or(0) as i64), pending: -1 }
     }
 
     /// A pending upload refused (over quota, or not the declared type): its reservation is
     /// released, nothing charged.
-    pub fn rejected(declared: Option<u64>) -> Self {
-        Self { used: 0, reserved: -(declared.unwrap_or(0) as i64), pending: -1 }
+    pub fn rejected(reserved: Option<u64>) -> Self {
+        Self { used: 0, reserved: -(reserved.unwrap_or(0) as i64), pending: -1 }
     }
 
     /// A document removed (deleted or cleaned up): what it holds is given back.
     pub fn removed(document: &Document) -> Self {
         match document.status {
             DocumentStatus::Uploaded => Self { used: -(document.size_bytes.unwrap_or(0) as i64), ..Self::default() },
-            DocumentStatus::Pending => Self::rejected(document.declared_size_bytes),
+            DocumentStatus::Pending => Self::rejected(document.reserved_bytes()),
             DocumentStatus::Rejected => Self::default(),
         }
     }
@@ -187,6 +193,9 @@ mod tests {
         assert_eq!(QuotaDelta::confirmed(Some(40), 40).committed(), 0);
         assert_eq!(QuotaDelta::confirmed(None, 40), QuotaDelta { used: 40, reserved: 0, pending: -1 });
         assert_eq!(QuotaDelta::rejected(Some(7)), QuotaDelta { used: 0, reserved: -7, pending: -1 });
+        // An undeclared object reserves its size when it arrives; confirm then charges nothing new.
+        assert_eq!(QuotaDelta::arrived(40), QuotaDelta { used: 0, reserved: 40, pending: 0 });
+        assert_eq!(QuotaDelta::arrived(40).committed() + QuotaDelta::confirmed(Some(40), 40).committed(), 40);
     }
 
     fn document(status: DocumentStatus, declared: Option<u64>, size: Option<u64>) -> Document {
@@ -203,6 +212,8 @@ mod tests {
         assert_eq!(QuotaDelta::removed(&uploaded), QuotaDelta { used: -5, reserved: 0, pending: 0 });
         let pending = document(DocumentStatus::Pending, Some(9), None);
         assert_eq!(QuotaDelta::removed(&pending), QuotaDelta { used: 0, reserved: -9, pending: -1 });
+        let arrived = Document { arrival_bytes: Some(4), ..document(DocumentStatus::Pending, None, None) };
+        assert_eq!(QuotaDelta::removed(&arrived), QuotaDelta { used: 0, reserved: -4, pending: -1 });
         let rejected = document(DocumentStatus::Rejected, None, Some(500));
         assert!(QuotaDelta::removed(&rejected).is_zero(), "a rejected upload was never charged");
     }

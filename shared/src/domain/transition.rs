@@ -2,13 +2,18 @@
 //!
 //! ```text
 //!   upload-url ──> pending ──confirm──> uploaded
-//!                     │ └──reject──> rejected
-//!                     └────────────────┴───────remove──> (gone)   (also from uploaded)
+//!          (object arrives │ └──reject──> rejected
+//!    undeclared: reserve)  └────────────────┴───────remove──> (gone)   (also from uploaded)
 //! ```
 //!
-//! Every transition starts from exactly one status (the one the caller read), and moves the
-//! owner's counters by one [`QuotaDelta`]: the storage adapter applies both in one write,
-//! guarded by that status, so a transition happens once and the counters follow it exactly.
+//! Every transition starts from exactly one status and reservation (the ones the caller read),
+//! and moves the owner's counters by one [`QuotaDelta`]: the storage adapter applies both in one
+//! write, guarded by that status and reservation, so a transition happens once and the counters
+//! follow it exactly. What a pending document holds reserved is its declared size, or, for an
+//! upload without one, its object's size from the moment the object arrives
+//! ([`Transition::reserve_arrival`]): so undeclared uploads count against the quota as they
+//! arrive, and the sum stored for a user never exceeds the limit by more than one object in
+//! flight.
 //! Classification writes on `pending` and `uploaded` documents only ([`CLASSIFIABLE`]).
 
 use super::{Document, DocumentStatus, QuotaDelta};
@@ -38,21 +43,32 @@ impl Transition {
         }
     }
 
-    /// confirm: `size` bytes are charged; a declared size's reservation becomes usage.
+    /// The object of an upload without a declared size arrived with `size` bytes: they are
+    /// reserved (they must fit), once. `None` when the document already holds a reservation.
+    pub fn reserve_arrival(document: &Document, size: u64) -> Option<Self> {
+        (document.status == DocumentStatus::Pending && document.reserved_bytes().is_none()).then_some(Self {
+            from: DocumentStatus::Pending,
+            to: Some(DocumentStatus::Pending),
+            delta: QuotaDelta::arrived(size),
+        })
+    }
+
+    /// confirm: `size` bytes are charged; what the document held reserved becomes usage.
     pub fn confirm(document: &Document, size: u64) -> Self {
         Self {
             from: DocumentStatus::Pending,
             to: Some(DocumentStatus::Uploaded),
-            delta: QuotaDelta::confirmed(document.declared_size_bytes, size),
+            delta: QuotaDelta::confirmed(document.reserved_bytes(), size),
         }
     }
 
-    /// A pending upload refused (over quota, or not its declared type): nothing charged ever.
+    /// A pending upload refused (over quota, or not its declared type): nothing charged ever,
+    /// its reservation released.
     pub fn reject(document: &Document) -> Self {
         Self {
             from: DocumentStatus::Pending,
             to: Some(DocumentStatus::Rejected),
-            delta: QuotaDelta::rejected(document.declared_size_bytes),
+            delta: QuotaDelta::rejected(document.reserved_bytes()),
         }
     }
 
@@ -81,6 +97,21 @@ mod tests {
         assert_eq!((reject.from, reject.to), (DocumentStatus::Pending, Some(DocumentStatus::Rejected)));
         assert_eq!(reject.delta, QuotaDelta { used: 0, reserved: -10, pending: -1 });
         assert_eq!(Transition::start(&document).delta, QuotaDelta { used: 0, reserved: 10, pending: 1 });
+    }
+
+    #[test]
+    fn an_undeclared_object_reserves_its_size_once_and_confirm_turns_it_into_usage() {
+        let undeclared = pending(None);
+        let reserve = Transition::reserve_arrival(&undeclared, 40).unwrap();
+        assert_eq!(
+            (reserve.from, reserve.to, reserve.delta.reserved),
+            (DocumentStatus::Pending, Some(DocumentStatus::Pending), 40)
+        );
+        let reserved = Document { arrival_bytes: Some(40), ..undeclared };
+        assert_eq!(Transition::reserve_arrival(&reserved, 40), None, "a duplicate event reserves nothing more");
+        assert_eq!(Transition::reserve_arrival(&pending(Some(40)), 40), None, "a declared size is reserved already");
+        assert_eq!(Transition::confirm(&reserved, 40).delta, QuotaDelta { used: 40, reserved: -40, pending: -1 });
+        assert_eq!(Transition::reject(&reserved).delta, QuotaDelta { used: 0, reserved: -40, pending: -1 });
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct EventSummary {
     pub orphans_removed: u64,
     /// Undeclared uploads over the quota, rejected.
     pub rejected: u64,
+    /// Objects stored again through the URL of a rejected upload, removed.
+    pub rejected_objects_removed: u64,
     /// Records whose backend calls failed; the event is failed so Lambda retries it (the records
     /// already done are simply done again, with the same result).
     pub errors: u64,
@@ -81,6 +83,10 @@ async fn handle_records(
                 summary.orphans_removed += 1;
                 summary.skipped += 1;
                 app.metrics.emit(OPERATION, &[], &[("OrphansRemoved", Unit::Count, 1.0)]);
+            }
+            Ok(Arrival::RejectedObjectRemoved) => {
+                summary.rejected_objects_removed += 1;
+                summary.skipped += 1;
             }
             Ok(Arrival::RejectedOverQuota) => {
                 summary.rejected += 1;

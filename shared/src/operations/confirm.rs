@@ -59,7 +59,7 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
         async { app.table.get_quota_counters(user).await.map_err(OperationError::from) },
         async { app.storage.peek(invocation, &key, HEAD_BYTES).await.map_err(OperationError::from) },
     )?;
-    let Some(document) = document else {
+    let Some(mut document) = document else {
         if object.is_some() {
             remove_orphan(app, &key).await;
         }
@@ -105,6 +105,9 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
                 remove_orphan(app, &key).await;
                 return Ok(ConfirmOutcome::NotFound);
             }
+            // Still pending, but its object's arrival reserved its size meanwhile: the charge
+            // is computed again from the document as it is now.
+            Write::DocumentChanged(Some(now)) if now.status == DocumentStatus::Pending => document = *now,
             Write::DocumentChanged(Some(now)) => {
                 // A concurrent confirm (or rejection) settled it first: answer as it did.
                 let counters = app.table.get_quota_counters(user).await?;

@@ -2,15 +2,18 @@
 //!
 //! Every row is written before its upload URL is handed out, so an object under `users/`
 //! without a document is an orphan: its document was deleted or cleaned up while a URL was still
-//! valid, and the object is removed. A pending upload without a declared size whose object does
-//! not fit what is left of the quota is rejected and its object removed at once, rather than at
-//! confirm or clean-up. Everything else is classified (`classify`).
+//! valid, and the object is removed. So is an object whose document was rejected: its URL may
+//! still work after the rejection removed the first object, and nothing would ever pay for a
+//! second one. A pending upload without a declared size reserves its object's size now, in one
+//! conditional write (`Transition::reserve_arrival`), as a declared size is reserved at
+//! upload-url; if it does not fit, the upload is rejected and its object removed at once, rather
+//! than at confirm or clean-up. Everything else is classified (`classify`).
 
 use super::classify::{classify_document, ClassifyOutcome};
 use super::objects::remove_object;
 use super::{OperationError, Result};
 use crate::classifier::Classifier;
-use crate::domain::{object_key, Document, DocumentId, DocumentStatus, UserId};
+use crate::domain::{object_key, Document, DocumentId, DocumentStatus, QuotaRefusal, UserId};
 use crate::invocation::Invocation;
 use crate::table::Write;
 use crate::App;
@@ -20,6 +23,8 @@ use crate::App;
 pub enum Arrival {
     /// No document owns the object: it was removed.
     OrphanRemoved,
+    /// Its document was rejected earlier (a URL used again): the object was removed.
+    RejectedObjectRemoved,
     /// An undeclared upload that does not fit the quota: rejected, its object removed.
     RejectedOverQuota,
     /// Classified (or skipped, and why).
@@ -35,6 +40,7 @@ pub async fn object_arrived(
 ) -> Result<Arrival> {
     match screen(app, invocation, user, id).await? {
         Screening::Orphan => Ok(Arrival::OrphanRemoved),
+        Screening::Rejected => Ok(Arrival::RejectedObjectRemoved),
         Screening::OverQuota => Ok(Arrival::RejectedOverQuota),
         Screening::Classify(document) => {
             Ok(Arrival::Classified(classify_document(app, classifier, invocation, *document).await?))
@@ -46,6 +52,7 @@ pub async fn object_arrived(
 #[derive(Debug)]
 enum Screening {
     Orphan,
+    Rejected,
     OverQuota,
     Classify(Box<Document>),
 }
@@ -56,16 +63,28 @@ async fn screen(app: &App, invocation: &Invocation, user: &UserId, id: DocumentI
         app.storage.delete_object(&key).await?;
         return Ok(Screening::Orphan);
     };
-    if !needs_room_check(&document) {
+    if document.status == DocumentStatus::Rejected {
+        remove_object(&app.storage, &document).await?;
+        tracing::info!(user = user.as_str(), %id, "an object arrived for a rejected upload; removed");
+        return Ok(Screening::Rejected);
+    }
+    if !needs_reservation(&document) {
         return Ok(Screening::Classify(Box::new(document)));
     }
-    let (size, counters) = tokio::try_join!(
-        async { app.storage.object_size(invocation, &key).await.map_err(OperationError::from) },
-        async { app.table.get_quota_counters(user).await.map_err(OperationError::from) },
-    )?;
-    let Some(size) = size else { return Ok(Screening::Classify(Box::new(document))) };
-    if counters.fits(app.table.policy(), size) {
+    let Some(size) = app.storage.object_size(invocation, &key).await? else {
         return Ok(Screening::Classify(Box::new(document)));
+    };
+    match app.table.reserve_arrival(invocation, &document, size).await? {
+        None | Some(Write::Done) => {
+            let reserved = Document { arrival_bytes: Some(size), ..document };
+            return Ok(Screening::Classify(Box::new(reserved)));
+        }
+        // Reserved by a duplicate event, confirmed, or removed meanwhile: look again.
+        Some(Write::DocumentChanged(_)) => return reread(app, user, id).await,
+        Some(Write::Refused(QuotaRefusal::OverQuota(_))) => {}
+        Some(Write::Refused(refusal)) => {
+            return Err(OperationError::Unexpected(format!("reserving an arrival: {refusal:?}")))
+        }
     }
     match app.table.reject_upload(invocation, &document, size, None).await? {
         Write::Done => {
@@ -79,17 +98,23 @@ async fn screen(app: &App, invocation: &Invocation, user: &UserId, id: DocumentI
         }
     }
     // Confirmed (or settled) meanwhile: classify what is there now.
+    reread(app, user, id).await
+}
+
+/// The document as it is now, after another writer changed it: classified if it is still
+/// there (a rejected one is skipped by classification), an orphan otherwise.
+async fn reread(app: &App, user: &UserId, id: DocumentId) -> Result<Screening> {
     Ok(match app.table.get_document(user, id).await? {
         Some(document) => Screening::Classify(Box::new(document)),
         None => Screening::Orphan,
     })
 }
 
-/// Only a pending upload without a declared size can bring bytes nobody reserved: a declared
-/// size is signed into the PUT and already reserved, and a settled document was charged or
-/// refused at confirm.
-fn needs_room_check(document: &Document) -> bool {
-    document.status == DocumentStatus::Pending && document.declared_size_bytes.is_none()
+/// Only a pending upload without a reservation can bring bytes nobody reserved: a declared size
+/// is signed into the PUT and reserved at upload-url, an arrival reserves once, and a settled
+/// document was charged or refused at confirm.
+fn needs_reservation(document: &Document) -> bool {
+    document.status == DocumentStatus::Pending && document.reserved_bytes().is_none()
 }
 
 #[cfg(test)]
@@ -97,13 +122,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_undeclared_pending_uploads_are_checked_against_the_quota() {
+    fn only_undeclared_pending_uploads_reserve_on_arrival() {
         let user = UserId::parse("u").unwrap();
         let undeclared = Document::pending(user.clone(), "a.txt".into(), "text/plain".into(), None, 0);
-        assert!(needs_room_check(&undeclared));
+        assert!(needs_reservation(&undeclared));
         let declared = Document::pending(user, "a.txt".into(), "text/plain".into(), Some(3), 0);
-        assert!(!needs_room_check(&declared));
+        assert!(!needs_reservation(&declared));
+        let arrived = Document { arrival_bytes: Some(3), ..undeclared.clone() };
+        assert!(!needs_reservation(&arrived), "a duplicate event reserves nothing more");
         let confirmed = Document { status: DocumentStatus::Uploaded, ..undeclared };
-        assert!(!needs_room_check(&confirmed));
+        assert!(!needs_reservation(&confirmed));
     }
 }

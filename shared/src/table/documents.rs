@@ -42,6 +42,7 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
         content_type: get_s(item, "content_type")?.to_owned(),
         status: DocumentStatus::parse(get_s(item, "status")?)?,
         declared_size_bytes: get_n(item, "declared_size_bytes"),
+        arrival_bytes: get_n(item, "arrival_bytes"),
         size_bytes: get_n(item, "size_bytes"),
         created_at: get_n(item, "created_at")?,
         uploaded_at: get_n(item, "uploaded_at"),
@@ -114,7 +115,7 @@ impl DocumentTable {
         now: i64,
     ) -> Result<Write, TableError> {
         let transition = Transition::confirm(document, size);
-        let expr = status_in(&[transition.from]).and(
+        let expr = guard(document, &transition).and(
             Expr::update(
                 "SET #status = :uploaded, size_bytes = :size, uploaded_at = :now REMOVE pending_shard, pending_since",
             )
@@ -145,7 +146,7 @@ impl DocumentTable {
             set.push_str(", rejection_reason = :reason");
             values = values.value(":reason", s(reason));
         }
-        let expr = status_in(&[transition.from]).and(values).and(Expr::update(set));
+        let expr = guard(document, &transition).and(values).and(Expr::update(set));
         let doc = self.document_update(document, expr)?;
         let purpose = format!("reject {} {}", document.owner.as_str(), document.id);
         self.transition(invocation, &purpose, document, doc, vec![], transition, None).await
@@ -158,13 +159,31 @@ impl DocumentTable {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(&document.owner), doc_sk(document.id))))
-            .with(status_in(&[transition.from]))
+            .with(guard(document, &transition))
             .build()
             .map_err(|e| TableError::new("building the document delete", e))?;
         let removal = self.removal_record(document)?;
         let purpose = format!("delete {} {} {}", document.owner.as_str(), document.id, document.status.as_str());
         let doc = TransactWriteItem::builder().delete(delete).build();
         self.transition(invocation, &purpose, document, doc, vec![removal], transition, None).await
+    }
+
+    /// Reserves `size` bytes for the object of an upload without a declared size, which just
+    /// arrived (`Transition::reserve_arrival`): they must fit what is neither used nor reserved.
+    /// `None` when the document already holds a reservation (a duplicate event).
+    pub async fn reserve_arrival(
+        &self,
+        invocation: &Invocation,
+        document: &Document,
+        size: u64,
+    ) -> Result<Option<Write>, TableError> {
+        let Some(transition) = Transition::reserve_arrival(document, size) else { return Ok(None) };
+        let expr = guard(document, &transition)
+            .and(Expr::condition("attribute_not_exists(declared_size_bytes)"))
+            .and(Expr::update("SET arrival_bytes = :arrival").value(":arrival", n(size)));
+        let doc = self.document_update(document, expr)?;
+        let purpose = format!("reserve {} {} {size}", document.owner.as_str(), document.id);
+        self.transition(invocation, &purpose, document, doc, vec![], transition, None).await.map(Some)
     }
 
     fn document_update(&self, document: &Document, expr: Expr) -> Result<TransactWriteItem, TableError> {
@@ -269,9 +288,43 @@ impl DocumentTable {
     }
 }
 
+/// The condition of `transition`'s write on `document`: it is still in the status the
+/// transition starts from and, when pending, still holds the reservation it was read with (a
+/// concurrent arrival may have reserved its object's size meanwhile; the delta would then be
+/// wrong).
+fn guard(document: &Document, transition: &Transition) -> Expr {
+    let status = status_in(&[transition.from]);
+    if transition.from != DocumentStatus::Pending {
+        return status;
+    }
+    status.and(match document.arrival_bytes {
+        None => Expr::condition("attribute_not_exists(arrival_bytes)"),
+        Some(bytes) => Expr::condition("arrival_bytes = :arrival_read").value(":arrival_read", n(bytes)),
+    })
+}
+
 /// A page of document items as documents, with the id the next page starts after.
 pub(super) fn documents_page(page: Page<Item, Item>) -> Page<Document> {
     let next =
         page.next.and_then(|k| get_s(&k, "sk")?.strip_prefix(DOC_PREFIX).map(DocumentId::parse)).and_then(Result::ok);
     Page { items: page.items.iter().filter_map(parse_document).collect(), next }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_document_is_written_only_with_the_reservation_it_was_read_with() {
+        let user = UserId::parse("u").unwrap();
+        let undeclared = Document::pending(user, "a.txt".into(), "text/plain".into(), None, 0);
+        let condition = guard(&undeclared, &Transition::confirm(&undeclared, 5));
+        assert!(condition.condition_text().unwrap().contains("attribute_not_exists(arrival_bytes)"));
+        let arrived = Document { arrival_bytes: Some(5), ..undeclared.clone() };
+        let condition = guard(&arrived, &Transition::reject(&arrived));
+        assert!(condition.condition_text().unwrap().contains("arrival_bytes = :arrival_read"));
+        let uploaded = Document { status: DocumentStatus::Uploaded, ..undeclared };
+        let condition = guard(&uploaded, &Transition::remove(&uploaded));
+        assert_eq!(condition.condition_text(), Some("#status IN (:status_uploaded)"));
+    }
 }

@@ -149,6 +149,70 @@ async fn a_put_after_delete_leaves_no_object_behind() {
 }
 
 #[tokio::test]
+async fn a_url_used_again_after_its_upload_was_rejected_stores_nothing_that_stays() {
+    // confirm refuses a `.pdf` holding text (415) and removes its object; the URL still works
+    // for its lifetime, and `If-None-Match: *` only guards an object that exists.
+    let (api, base, user) = (Api::new(), app().await, new_user());
+    let text = b"Meeting notes, not a PDF at all".to_vec();
+    let upload = api.upload_url(&user, "notes.pdf", "application/pdf", Some(text.len() as u64)).await;
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.put_object(&upload.body, text.clone()).await, 200);
+    assert_detail(&api.confirm(&user, &id).await, 415);
+    assert!(!object_exists(&base, &user, &id).await, "the refused object is removed");
+    assert_eq!(api.put_object(&upload.body, text).await, 200, "the URL works again once its object is gone");
+    eventually("removal of the object stored after the rejection", async || !object_exists(&base, &user, &id).await)
+        .await;
+    let counters = base.table.get_quota_counters(&UserId::parse(&user).unwrap()).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (0, 0, 0));
+    assert_eq!(api.get(&user, &id).await.body["status"], "rejected");
+}
+
+#[tokio::test]
+async fn undeclared_uploads_together_never_store_more_than_the_quota() {
+    // Three undeclared uploads of 40 kB against a limit of 100 kB: each reserves its size as it
+    // arrives, so the third does not fit and is rejected with its object removed.
+    let (api, base, user) = (Api::new(), app().await, new_user());
+    let owner = UserId::parse(&user).unwrap();
+    base.table.set_user_limit(&owner, Some(100_000)).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let upload = api.upload_url(&user, &format!("part-{n}.txt"), "text/plain", None).await;
+        assert_eq!(api.put_object(&upload.body, vec![b'a' + n; 40_000]).await, 200);
+        ids.push(upload.body["document_id"].as_str().unwrap().to_owned());
+    }
+    let settled = async || {
+        let mut reserved = 0;
+        for id in &ids {
+            let document = api.get(&user, id).await.body;
+            let stored = object_exists(&base, &user, id).await;
+            if document["status"] == "rejected" && !stored {
+                continue;
+            }
+            if !stored {
+                return false;
+            }
+            reserved += 40_000;
+        }
+        let counters = base.table.get_quota_counters(&owner).await.unwrap();
+        reserved == 80_000 && counters.reserved_bytes == 80_000
+    };
+    eventually("the arrivals reserved, the third one rejected", settled).await;
+    let counters = base.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (0, 80_000, 2));
+    let mut answers = Vec::new();
+    for id in &ids {
+        answers.push(api.confirm(&user, id).await);
+    }
+    let confirmed: Vec<u64> =
+        answers.iter().filter(|a| a.status == 200).map(|a| a.body["used_bytes"].as_u64().unwrap()).collect();
+    assert_eq!(confirmed.len(), 2, "{:?}", answers.iter().map(|a| &a.body).collect::<Vec<_>>());
+    assert_eq!(*confirmed.iter().max().unwrap(), 80_000);
+    assert_eq!(answers.iter().filter(|a| a.status == 413).count(), 1);
+    let counters = base.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (80_000, 0, 0));
+}
+
+#[tokio::test]
 async fn an_undeclared_upload_over_the_quota_is_rejected_when_it_arrives() {
     let (api, base, user) = (Api::new(), app().await, new_user());
     let owner = UserId::parse(&user).unwrap();
