@@ -136,12 +136,17 @@ pub fn check_head(content_type: &str, head: &[u8], size: u64) -> Verdict {
     }
 }
 
-/// The head-only check confirm used before [`check_head`]: the same answers, except that a DOCX
-/// the head cannot settle is let through. Kept until confirm fetches the tail.
+/// The head-only check confirm used before [`check_head`], kept until confirm fetches the tail:
+/// the same answers, except that a DOCX the head cannot settle is let through unless its first
+/// entries are another kind of package (a spreadsheet...), as before.
 pub fn check(content_type: &str, head: &[u8], size: u64) -> Result<(), Mismatch> {
     match check_head(content_type, head, size) {
-        Verdict::Fits | Verdict::NeedTail(_) => Ok(()),
+        Verdict::Fits => Ok(()),
         Verdict::Mismatch(mismatch) => Err(mismatch),
+        Verdict::NeedTail(tail) => match package::other_kind_seen(&package::local_entries(head)) {
+            Some(detected) => Err(Mismatch { declared: tail.declared, detected }),
+            None => Ok(()),
+        },
     }
 }
 

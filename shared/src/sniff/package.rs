@@ -161,7 +161,12 @@ pub(super) fn kind_seen(entries: &[LocalEntry<'_>]) -> &'static str {
     if entries.iter().any(|entry| is_main_part(entry.name, None)) {
         return "a Word document (DOCX)";
     }
-    kind_of(entries.iter().map(|entry| entry.name)).unwrap_or("a ZIP archive")
+    other_kind_seen(entries).unwrap_or("a ZIP archive")
+}
+
+/// Another kind of package, from the entries seen in the head.
+pub(super) fn other_kind_seen(entries: &[LocalEntry<'_>]) -> Option<&'static str> {
+    kind_of(entries.iter().map(|entry| entry.name))
 }
 
 /// Another kind of package, recognised by its entry names.

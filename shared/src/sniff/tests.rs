@@ -233,6 +233,9 @@ fn other_refusals_are_named() {
 fn the_head_only_check_lets_an_unsettled_docx_through() {
     assert_eq!(check(DOCX, &SETUP_ZIP[..1024], SETUP_ZIP.len() as u64), Ok(()));
     assert_eq!(check(DOCX, &PYTHON_DOCX[..1024], PYTHON_DOCX.len() as u64), Ok(()));
+    // As before, unless the entries seen are another kind of package.
+    let xlsx = zip_file(&[("xl/workbook.xml", b"<w/>"), ("xl/media/a.png", &[b'x'; 2000])], b"", false);
+    assert_eq!(detected(check(DOCX, &xlsx[..1024], xlsx.len() as u64)), "a spreadsheet (XLSX)");
 }
 
 #[test]
