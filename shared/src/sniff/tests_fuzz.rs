@@ -123,3 +123,25 @@ fn forged_end_records_never_panic() {
         assert!(package::central_names(&tail, tail.len() as u64).map_or(true, |names| names.len() <= tail.len() / 46));
     }
 }
+
+#[test]
+fn random_archives_are_docx_exactly_when_they_list_the_document_part() {
+    let mut rng = Rng(0xa7c1);
+    let names = ["word/document.xml", "word/styles.xml", "setup.exe", "readme.txt", "docProps/app.xml", "a/b/c.bin"];
+    for _ in 0..300 {
+        let data: Vec<Vec<u8>> = (0..rng.below(12)).map(|_| rng.bytes_below(6000)).collect();
+        let entries: Vec<(&str, &[u8])> = data.iter().map(|d| (names[rng.below(names.len())], d.as_slice())).collect();
+        let longest = if rng.below(4) == 0 { 70_000 } else { 50 };
+        let comment = rng.bytes_below(longest);
+        let comment = &comment[..comment.len().min(u16::MAX as usize)];
+        let file = zip_file(&entries, comment, rng.below(2) == 0);
+        let listed = entries.iter().any(|(name, _)| *name == "word/document.xml");
+        let head = &file[..file.len().min(HEAD_BYTES as usize)];
+        let verdict = match check_head(TYPES[1], head, file.len() as u64) {
+            Verdict::NeedTail(tail) => tail.check(&file[tail.range_start() as usize..]),
+            Verdict::Fits => Ok(()),
+            Verdict::Mismatch(mismatch) => Err(mismatch),
+        };
+        assert_eq!(verdict.is_ok(), listed, "{:?} with a comment of {} bytes", entries.len(), comment.len());
+    }
+}
