@@ -19,13 +19,14 @@
 //! Confirm reads the first [`HEAD_BYTES`] and the object's size in one ranged GET and calls
 //! [`check_head`]. Text and PDF are always settled there. A DOCX is settled there when a local
 //! file header within the head names the main part (fits), or when the whole file is within the
-//! head (its central directory decides). Otherwise the answer is [`Verdict::NeedTail`]: Word,
-//! LibreOffice and python-docx put other entries first, and LibreOffice writes its local headers
-//! without sizes (a data descriptor follows the data), so walking local headers stops early, and
-//! it can never prove that an entry is absent. The ZIP's central directory, at the end of the
-//! file, lists every entry: confirm fetches the range the [`TailCheck`] names (the last
-//! [`TAIL_BYTES`] at most) and calls [`TailCheck::check`]. A DOCX is refused only on what its
-//! central directory lists.
+//! head (its central directory decides). Otherwise the answer is [`Verdict::NeedTail`]:
+//! python-docx and LibreOffice (see the fixtures) put other entries first, and LibreOffice writes
+//! its local headers without sizes (a data descriptor follows the data), so walking local headers
+//! stops early; and that walk can never prove that an entry is absent. The ZIP's central
+//! directory, at the end of the file, lists every entry: confirm fetches the range the
+//! [`TailCheck`] names (the last [`TAIL_BYTES`] at most) and calls [`TailCheck::check`]. A ZIP
+//! declared as DOCX is refused only on what its central directory lists (or for a directory that
+//! cannot be read).
 //!
 //! Pure and bounded: no I/O, no panic and no allocation beyond a small multiple of the input on
 //! any bytes (inflating `[Content_Types].xml` stops at 64 KiB); the tests feed it random,
