@@ -8,8 +8,10 @@
 //! without reading it back. A concurrent charge or refund fails that condition and hands back
 //! the counters as they are now; the transaction is sent again with them.
 //!
-//! The object's first bytes must be what its declared type says (`sniff`): a `.pdf` holding
-//! text is refused with a 415 before anything is charged.
+//! The object's bytes must be what its declared type says (`sniff`): a `.pdf` holding text is
+//! refused with a 415 before anything is charged. The first KiB settles text and PDF; a DOCX
+//! whose main part is not among its first entries takes a third read, of the end of the file
+//! (the ZIP's central directory lists every entry).
 
 use super::objects::remove_object;
 use super::{OperationError, Result};
@@ -21,15 +23,15 @@ use crate::domain::{
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
 use crate::retry::RetryPolicy;
-use crate::sniff;
+use crate::sniff::{self, Verdict};
 use crate::storage::ObjectStart;
 use crate::table::Write;
 use crate::App;
 
 const OPERATION: &str = "confirm";
 
-/// Bytes read from the start of the object (its type can be checked from them).
-const HEAD_BYTES: u64 = 1024;
+/// Bytes read from the start of the object (its type is checked from them).
+const HEAD_BYTES: u64 = sniff::HEAD_BYTES;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmOutcome {
@@ -80,7 +82,15 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
     };
     let Some(object) = object else { return Ok(ConfirmOutcome::NotInStorage) };
     let size = object.size;
-    if let Err(mismatch) = sniff::check(&document.content_type, &object.head, size) {
+    let mismatch = match sniff::check_head(&document.content_type, &object.head, size) {
+        Verdict::Fits => None,
+        Verdict::Mismatch(mismatch) => Some(mismatch),
+        Verdict::NeedTail(tail) => match app.storage.read_range(invocation, &key, tail.range()).await? {
+            None => return Ok(ConfirmOutcome::NotInStorage),
+            Some(end) => tail.check(&end).err(),
+        },
+    };
+    if let Some(mismatch) = mismatch {
         return reject(app, invocation, &document, size, Refusal::Content(mismatch.detail())).await;
     }
     let mut attempts = RetryPolicy::RACES.attempts(invocation);

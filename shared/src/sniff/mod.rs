@@ -137,25 +137,15 @@ pub fn check_head(content_type: &str, head: &[u8], size: u64) -> Verdict {
     }
 }
 
-/// The head-only check confirm used before [`check_head`], kept until confirm fetches the tail:
-/// the same answers, except that a DOCX the head cannot settle is let through unless its first
-/// entries are another kind of package (a spreadsheet...), as before.
-pub fn check(content_type: &str, head: &[u8], size: u64) -> Result<(), Mismatch> {
-    match check_head(content_type, head, size) {
-        Verdict::Fits => Ok(()),
-        Verdict::Mismatch(mismatch) => Err(mismatch),
-        Verdict::NeedTail(tail) => match package::other_kind_seen(&package::local_entries(head)) {
-            Some(detected) => Err(Mismatch { declared: tail.declared, detected }),
-            None => Ok(()),
-        },
-    }
-}
-
 fn docx_head(declared: String, head: &[u8], size: u64) -> Verdict {
     let entries = package::local_entries(head);
     let main_part = entries.iter().find_map(content_types::main_part);
     if entries.iter().any(|entry| package::is_main_part(entry.name, main_part.as_deref())) {
         return Verdict::Fits;
+    }
+    // Another kind of package (a spreadsheet...) is named in the 415 as soon as it shows.
+    if let Some(detected) = package::other_kind_seen(&entries) {
+        return Verdict::Mismatch(Mismatch { declared, detected });
     }
     let tail = TailCheck { declared, size, main_part };
     if head.len() as u64 >= size {

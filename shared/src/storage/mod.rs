@@ -130,6 +130,21 @@ impl ObjectStorage {
         })
     }
 
+    /// The bytes of `range` (`bytes=<first>-<last>`) of `key`, or `None` when no object is there.
+    pub async fn read_range(
+        &self,
+        invocation: &Invocation,
+        key: &str,
+        range: String,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(match self.fetch(invocation, key, Some(range), None).await? {
+            Fetched::Missing => None,
+            Fetched::Empty => Some(Vec::new()),
+            Fetched::TooLarge { .. } => unreachable!("no size limit was given"),
+            Fetched::Bytes { bytes, .. } => Some(bytes),
+        })
+    }
+
     /// The stored size of `key`, or `None` when no object is there.
     pub async fn object_size(&self, invocation: &Invocation, key: &str) -> Result<Option<u64>, StorageError> {
         Ok(self.peek(invocation, key, 1).await?.map(|start| start.size))

@@ -371,3 +371,30 @@ async fn content_that_is_not_the_declared_type_is_refused_at_confirm_and_charges
     // Confirming again answers the same.
     assert_eq!(api.confirm(&user, &id).await.body, refused.body);
 }
+
+#[tokio::test]
+async fn content_is_checked_against_what_the_declared_type_requires() {
+    // A note that mentions `%PDF-` in its first lines is text; a ZIP of a program and a readme is
+    // not a Word document, however its first entries look; real DOCX files from python-docx and
+    // LibreOffice keep their document part beyond the first KiB and are still accepted.
+    let (api, user) = (Api::new(), new_user());
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sniff/");
+    const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    for (file, content_type, status) in [
+        ("pdf-mention.md", "text/markdown", 200),
+        ("setup-and-readme.zip", DOCX, 415),
+        ("python-docx.docx", DOCX, 200),
+        ("libreoffice.docx", DOCX, 200),
+    ] {
+        let bytes = std::fs::read(format!("{fixtures}{file}")).unwrap();
+        let upload = api.upload_url(&user, file, content_type, Some(bytes.len() as u64)).await;
+        assert_eq!(api.put_object(&upload.body, bytes).await, 200, "{file}");
+        let id = upload.body["document_id"].as_str().unwrap();
+        let reply = api.confirm(&user, id).await;
+        assert_eq!(reply.status, status, "{file}: {}", reply.body);
+        if status == 415 {
+            let detail = reply.body["detail"].as_str().unwrap();
+            assert!(detail.contains("without a Word document part"), "{detail}");
+        }
+    }
+}
