@@ -193,8 +193,22 @@ function documentRow(doc, topics) {
   return row;
 }
 
+// Every topic, page after page (a user has at most MAX_TOPICS_PER_USER of them).
+async function fetchTopics() {
+  const topics = [];
+  let cursor = "";
+  for (let pages = 0; pages < 100; pages++) {
+    const { status, body } = await api("GET", `/api/topics?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    if (status !== 200) return { status, body };
+    topics.push(...body.items);
+    if (!body.next_cursor) break;
+    cursor = body.next_cursor;
+  }
+  return { status: 200, body: topics };
+}
+
 async function loadTopics() {
-  const { status, body } = await api("GET", "/api/topics");
+  const { status, body } = await fetchTopics();
   if (status !== 200) return showMessage(describeError(status, body), "error");
   topicNames = new Map(body.map((t) => [t.id, t.name]));
   $("topics").replaceChildren(...body.map((topic) => {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sandbox::Limits;
 
+use crate::domain::topics::DEFAULT_MAX_TOPICS;
 use crate::domain::QuotaPolicy;
 use crate::domain::MIN_PART_BYTES;
 pub use crate::error::ConfigError;
@@ -45,6 +46,8 @@ pub struct Config {
     pub pending_upload_max_age: Duration,
     /// At most this many pending uploads per user (upload-url answers 429 beyond).
     pub max_pending_uploads: u64,
+    /// At most this many topics per user (creating one more answers 429).
+    pub max_topics: u64,
     /// Size of each part of a multipart upload but the last (at least S3's 5 MiB).
     pub multipart_part_size: u64,
     /// Items per Query page of the pending index, and pages one clean-up run may read.
@@ -135,6 +138,7 @@ impl Config {
             classifier_document_types_path: non_empty("CLASSIFIER_DOCUMENT_TYPES_PATH").map(Into::into),
             warm_connections: flag("WARM_CONNECTIONS")?,
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
+            max_topics: number("MAX_TOPICS_PER_USER", DEFAULT_MAX_TOPICS)?.max(1),
             multipart_part_size: number("MULTIPART_PART_SIZE_BYTES", 8 * 1024 * 1024)?,
             metrics_namespace: non_empty("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             bedrock_model_id: non_empty("BEDROCK_MODEL_ID"),
@@ -177,7 +181,11 @@ impl Config {
     }
 
     pub fn quota_policy(&self) -> QuotaPolicy {
-        QuotaPolicy { default_limit_bytes: self.default_quota_bytes, max_pending_uploads: self.max_pending_uploads }
+        QuotaPolicy {
+            default_limit_bytes: self.default_quota_bytes,
+            max_pending_uploads: self.max_pending_uploads,
+            max_topics: self.max_topics,
+        }
     }
 }
 

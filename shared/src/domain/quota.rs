@@ -22,6 +22,8 @@ pub struct QuotaPolicy {
     pub default_limit_bytes: u64,
     /// At most this many pending uploads per user.
     pub max_pending_uploads: u64,
+    /// At most this many topics per user.
+    pub max_topics: u64,
 }
 
 /// A user's counters as stored; absent attributes are zero.
@@ -166,7 +168,7 @@ mod tests {
     use super::*;
     use crate::domain::UserId;
 
-    const POLICY: QuotaPolicy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 3 };
+    const POLICY: QuotaPolicy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 3, max_topics: 5 };
 
     #[test]
     fn room_is_what_neither_usage_nor_reservations_hold() {

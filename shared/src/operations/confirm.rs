@@ -224,7 +224,7 @@ async fn remove_orphan(app: &App, key: &str) {
 mod tests {
     use super::*;
 
-    const POLICY: QuotaPolicy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 10 };
+    const POLICY: QuotaPolicy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 10, max_topics: 5 };
 
     fn decided(status: DocumentStatus, size: u64, reason: Option<&str>) -> Document {
         let user = UserId::parse("u").unwrap();

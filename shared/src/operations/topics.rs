@@ -9,22 +9,23 @@ use super::Result;
 use crate::auth::now_unix;
 use crate::domain::{Topic, TopicId, UserId};
 use crate::invocation::Invocation;
+use crate::table::{NewTopic, Page};
 use crate::App;
 
-/// The user's active topics, oldest first.
-pub async fn list_topics(app: &App, user: &UserId) -> Result<Vec<Topic>> {
-    Ok(app.table.list_topics(user).await?)
+/// A page of the user's active topics, oldest first.
+pub async fn list_topics(app: &App, user: &UserId, limit: u32, after: Option<TopicId>) -> Result<Page<Topic, TopicId>> {
+    Ok(app.table.list_topics_page(user, limit, after).await?)
 }
 
-/// Creates a topic (`name` and `description` validated); `None` when the user already has one
-/// of that name, ignoring case.
+/// Creates a topic (`name` and `description` validated), unless the user already has one of
+/// that name (ignoring case) or as many topics as allowed.
 pub async fn create_topic(
     app: &App,
     invocation: &Invocation,
     user: &UserId,
     name: &str,
     description: &str,
-) -> Result<Option<Topic>> {
+) -> Result<NewTopic> {
     Ok(app.table.create_topic(invocation, user, name, description, now_unix()).await?)
 }
 

@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_refused_start_is_a_413_with_the_declared_size_or_a_429() {
-        let policy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 2 };
+        let policy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 2, max_topics: 5 };
         let user = UserId::parse("u").unwrap();
         let document = Document::pending(user, "a.txt".into(), "text/plain".into(), Some(70), 0);
         let before = QuotaCounters { used_bytes: 50, ..QuotaCounters::default() };

@@ -37,6 +37,7 @@ pub use documents::Write;
 pub(crate) use expression::Expr;
 pub use paging::Page;
 pub use removals::{all_pending_shards, pending_shard, PendingEntry, PENDING_INDEX, PENDING_SHARDS};
+pub use topics::NewTopic;
 
 const QUOTA_SK: &str = "QUOTA";
 const DOC_PREFIX: &str = "DOC#";

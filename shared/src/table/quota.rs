@@ -150,7 +150,7 @@ mod tests {
     use super::*;
     use aws_sdk_dynamodb::types::AttributeValue;
 
-    const POLICY: QuotaPolicy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 3 };
+    const POLICY: QuotaPolicy = QuotaPolicy { default_limit_bytes: 100, max_pending_uploads: 3, max_topics: 5 };
 
     fn number(expr: &Expr, placeholder: &str) -> Option<String> {
         expr.value_of(placeholder).and_then(|v| v.as_n().ok().cloned())

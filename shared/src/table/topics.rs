@@ -2,20 +2,23 @@
 //!
 //! * `TOPIC#<uuid>`: name, description, `topic_state` (`domain::TopicState`);
 //! * `TOPICNAME#<name key>`: the guard that keeps names unique per user (`domain::topics::name_key`),
-//!   written in the same transaction as the topic and naming it (`topic_id`).
+//!   written in the same transaction as the topic and naming it (`topic_id`);
+//! * `topic_count` on the `QUOTA` item: the user's topics, counted up and down in the same
+//!   transactions, so the cap (`QuotaPolicy::max_topics`) holds under concurrent creations.
 //!
 //! A classified document carries `topic_pk` (`USER#<sub>#TOPIC#<uuid>`), the key of the sparse
 //! `DocumentsByTopic` index. Deleting a topic is a sequence of the steps here, run by
 //! `operations::topics::delete_topic`.
 
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::documents::documents_page;
 use super::expression::WithExpr;
 use super::paging::{query_all, query_page, Page};
 use super::{
     doc_sk, get_n, get_s, key, n, s, unless_condition_failed, user_pk, DocumentTable, Expr, Item, TableError,
-    DOC_PREFIX,
+    DOC_PREFIX, QUOTA_SK,
 };
 use crate::domain::topics::name_key;
 use crate::domain::{ClassificationStatus, Document, DocumentId, Topic, TopicId, TopicState, UserId};
@@ -38,6 +41,28 @@ pub(super) fn topic_pk(user: &UserId, topic: TopicId) -> String {
     format!("{}#{TOPIC_PREFIX}{topic}", user_pk(user))
 }
 
+/// What creating a topic found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewTopic {
+    Created(Topic),
+    /// The user has a topic of that name, ignoring case; nothing written.
+    NameTaken,
+    /// The user has `max` topics already; nothing written.
+    TooMany {
+        max: u64,
+    },
+}
+
+impl NewTopic {
+    /// The topic, when it was created.
+    pub fn created(self) -> Option<Topic> {
+        match self {
+            Self::Created(topic) => Some(topic),
+            Self::NameTaken | Self::TooMany { .. } => None,
+        }
+    }
+}
+
 fn parse_topic(item: &Item) -> Option<Topic> {
     Some(Topic {
         id: TopicId::parse(get_s(item, "sk")?.strip_prefix(TOPIC_PREFIX)?).ok()?,
@@ -48,7 +73,8 @@ fn parse_topic(item: &Item) -> Option<Topic> {
 }
 
 impl DocumentTable {
-    /// Creates a topic; `None` when the user has one of the same name (ignoring case).
+    /// Creates a topic, counted against the user's cap (`topic_count` on the `QUOTA` item), in
+    /// one transaction with its name guard.
     pub async fn create_topic(
         &self,
         invocation: &Invocation,
@@ -56,7 +82,7 @@ impl DocumentTable {
         name: &str,
         description: &str,
         now: i64,
-    ) -> Result<Option<Topic>, TableError> {
+    ) -> Result<NewTopic, TableError> {
         let topic =
             Topic { id: TopicId::new(), name: name.to_owned(), description: description.to_owned(), created_at: now };
         let mut item = key(user_pk(user), topic_sk(topic.id));
@@ -77,19 +103,56 @@ impl DocumentTable {
                 .map_err(|e| TableError::new("building the topic put", e))?;
             Ok(TransactWriteItem::builder().put(put).build())
         };
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), QUOTA_SK.to_owned())))
+            .with(
+                Expr::condition("attribute_not_exists(topic_count) OR topic_count < :max_topics")
+                    .and(Expr::update("SET topic_count = if_not_exists(topic_count, :zero) + :one"))
+                    .value(":max_topics", n(self.policy.max_topics))
+                    .value(":zero", n(0))
+                    .value(":one", n(1)),
+            )
+            .build()
+            .map_err(|e| TableError::new("building the topic count", e))?;
+        let count = TransactWriteItem::builder().update(count).build();
         let purpose = format!("create topic {} {}", user.as_str(), topic.id);
-        match self.transact(invocation, &purpose, vec![put(item)?, put(guard)?]).await? {
-            None => Ok(Some(topic)),
-            Some(failed) if failed.failed(1) => Ok(None),
+        Ok(match self.transact(invocation, &purpose, vec![put(item)?, put(guard)?, count]).await? {
+            None => NewTopic::Created(topic),
             // The id is new: an existing topic item is this very write from an earlier attempt.
-            Some(_) => Ok(Some(topic)),
-        }
+            Some(failed) if failed.failed(0) => NewTopic::Created(topic),
+            Some(failed) if failed.failed(1) => NewTopic::NameTaken,
+            Some(_) => NewTopic::TooMany { max: self.policy.max_topics },
+        })
     }
 
-    /// The user's active topics, oldest first.
+    /// The user's active topics, oldest first (at most the cap: classification reads them all).
     pub async fn list_topics(&self, user: &UserId) -> Result<Vec<Topic>, TableError> {
-        let query = self
-            .client
+        let query = self.topics_query(user);
+        let mut topics: Vec<Topic> = query_all(query, "listing topics").await?.iter().filter_map(parse_topic).collect();
+        topics.sort_by_key(|t| t.id);
+        Ok(topics)
+    }
+
+    /// A page of the user's active topics, oldest first, `limit` at most, after `after`.
+    pub async fn list_topics_page(
+        &self,
+        user: &UserId,
+        limit: u32,
+        after: Option<TopicId>,
+    ) -> Result<Page<Topic, TopicId>, TableError> {
+        let query = self.topics_query(user).limit(limit as i32);
+        let start = after.map(|after| key(user_pk(user), topic_sk(after)));
+        let page = query_page(query, start, "listing topics").await?;
+        let next = page
+            .next
+            .and_then(|k| get_s(&k, "sk")?.strip_prefix(TOPIC_PREFIX).map(TopicId::parse))
+            .and_then(Result::ok);
+        Ok(Page { items: page.items.iter().filter_map(parse_topic).collect(), next })
+    }
+
+    fn topics_query(&self, user: &UserId) -> QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :topic)")
@@ -99,10 +162,7 @@ impl DocumentTable {
                     .value(":topic", s(TOPIC_PREFIX))
                     .value(":active", s(TopicState::Active.as_str())),
             )
-            .consistent_read(true);
-        let mut topics: Vec<Topic> = query_all(query, "listing topics").await?.iter().filter_map(parse_topic).collect();
-        topics.sort_by_key(|t| t.id);
-        Ok(topics)
+            .consistent_read(true)
     }
 
     /// Marks a topic `deleting`, so classification can no longer choose it; returns it, or
@@ -180,11 +240,39 @@ impl DocumentTable {
         let id = topic.id;
         let guard_is_ours =
             Expr::condition("attribute_not_exists(pk) OR topic_id = :topic").value(":topic", s(id.to_string()));
-        let items = vec![delete(topic_sk(id), None)?, delete(topic_name_sk(&topic.name), Some(guard_is_ours))?];
-        if self.transact(invocation, &format!("delete topic {id}"), items).await?.is_some() {
-            // The name already belongs to a newer topic: leave its guard alone.
-            self.transact(invocation, &format!("delete topic {id} only"), vec![delete(topic_sk(id), None)?]).await?;
+        // The topic goes only once (a late duplicate finds it gone and counts nothing down).
+        let topic_item = || delete(topic_sk(id), Some(Expr::condition("attribute_exists(pk)")));
+        let count_down = || -> Result<TransactWriteItem, TableError> {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(user), QUOTA_SK.to_owned())))
+                .with(
+                    Expr::condition("topic_count >= :one")
+                        .and(Expr::update("SET topic_count = topic_count - :one"))
+                        .value(":one", n(1)),
+                )
+                .build()
+                .map_err(|e| TableError::new("building the topic count", e))?;
+            Ok(TransactWriteItem::builder().update(update).build())
+        };
+        let guard = delete(topic_name_sk(&topic.name), Some(guard_is_ours.clone()))?;
+        let items = vec![topic_item()?, guard, count_down()?];
+        let Some(failed) = self.transact(invocation, &format!("delete topic {id}"), items).await? else {
+            return Ok(());
+        };
+        if failed.failed(0) {
+            return Ok(()); // already removed by an earlier attempt
         }
+        // The name already belongs to a newer topic (leave its guard alone), or the topic was
+        // created before topics were counted (count nothing down): remove what is ours.
+        let mut items = vec![topic_item()?];
+        if !failed.failed(1) {
+            items.push(delete(topic_name_sk(&topic.name), Some(guard_is_ours))?);
+        }
+        if !failed.failed(2) {
+            items.push(count_down()?);
+        }
+        self.transact(invocation, &format!("delete topic {id} in part"), items).await?;
         Ok(())
     }
 

@@ -191,6 +191,42 @@ async fn duplicate_early_late_and_foreign_events_are_harmless() {
 }
 
 #[tokio::test]
+async fn topics_are_listed_in_pages_and_capped_per_user() {
+    let api = Api::new();
+    let user = new_user();
+    let mut created = Vec::new();
+    for name in ["Alpha", "Beta", "Gamma"] {
+        created.push(api.create_topic(&user, name, "").await);
+    }
+    let first = api.call(Method::GET, "/api/topics?limit=2", &user, None).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let names: Vec<&str> =
+        first.body["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Alpha", "Beta"], "oldest first");
+    let cursor = first.body["next_cursor"].as_str().expect("more follow");
+    let second = api.call(Method::GET, &format!("/api/topics?limit=2&cursor={cursor}"), &user, None).await;
+    assert_eq!(second.body["items"][0]["name"], "Gamma");
+    assert!(second.body["next_cursor"].is_null() || second.body["items"].as_array().unwrap().len() == 1);
+    for query in ["?limit=0", "?limit=101", "?cursor=bogus"] {
+        assert_detail(&api.call(Method::GET, &format!("/api/topics{query}"), &user, None).await, 422);
+    }
+
+    // A deployment that allows three topics refuses a fourth (429, nothing written) until one goes.
+    let mut config = shared::Config::from_env().unwrap();
+    config.max_topics = 3;
+    let app = common::with_extraction_worker(shared::App::from_config(config).await.unwrap());
+    let owner = shared::domain::UserId::parse(&user).unwrap();
+    let invocation = common::invocation();
+    let fourth = shared::operations::topics::create_topic(&app, &invocation, &owner, "Delta", "").await.unwrap();
+    assert_eq!(fourth, shared::table::NewTopic::TooMany { max: 3 });
+    assert_eq!(api.call(Method::GET, "/api/topics", &user, None).await.body["items"].as_array().unwrap().len(), 3);
+    let gone = shared::domain::TopicId::parse(&created[0]).unwrap();
+    assert!(shared::operations::topics::delete_topic(&app, &invocation, &owner, gone).await.unwrap());
+    let again = shared::operations::topics::create_topic(&app, &invocation, &owner, "Delta", "").await.unwrap();
+    assert!(again.created().is_some(), "a deleted topic frees its place");
+}
+
+#[tokio::test]
 async fn topics_are_per_user_and_deleting_one_keeps_its_documents() {
     let api = Api::new();
     let (user, other) = (new_user(), new_user());
@@ -207,9 +243,12 @@ async fn topics_are_per_user_and_deleting_one_keeps_its_documents() {
         assert_detail(&api.call(Method::POST, "/api/topics", &user, Some(bad)).await, 422);
     }
     let listed = api.call(Method::GET, "/api/topics", &user, None).await;
-    assert_eq!(listed.body.as_array().unwrap().len(), 1);
-    assert_eq!(listed.body[0]["name"], "Recipes");
-    assert_eq!(api.call(Method::GET, "/api/topics", &other, None).await.body, json!([]));
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["items"][0]["name"], "Recipes");
+    assert_eq!(
+        api.call(Method::GET, "/api/topics", &other, None).await.body,
+        json!({ "items": [], "next_cursor": null })
+    );
     assert_detail(&api.call(Method::DELETE, &format!("/api/topics/{recipes}"), &other, None).await, 404);
 
     let id = api.upload_as(&user, "bread.txt", "text/plain", b"Knead the flour, bake in a hot oven".to_vec()).await;

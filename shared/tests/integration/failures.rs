@@ -313,7 +313,7 @@ async fn a_late_duplicate_topic_delete_leaves_a_newer_topic_of_that_name_alone()
     slow.dynamodb.set_rules(vec![Rule::new(operation("DynamoDB.Query"), Fault::Latency(Duration::from_millis(1500)))]);
     let user = UserId::parse(&new_user()).unwrap();
     let invocation = common::invocation();
-    let old = base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().unwrap();
+    let old = base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().created().unwrap();
     let late = {
         let (app, user) = (slow.app.clone(), user.clone());
         tokio::spawn(async move {
@@ -323,10 +323,19 @@ async fn a_late_duplicate_topic_delete_leaves_a_newer_topic_of_that_name_alone()
     tokio::time::sleep(Duration::from_millis(300)).await;
     // ...meanwhile the first delete finishes and the name is taken again.
     assert!(shared::operations::topics::delete_topic(&base, &invocation, &user, old.id).await.unwrap());
-    let newer =
-        base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().expect("the name is free");
+    let newer = base
+        .table
+        .create_topic(&invocation, &user, "Receipts", "", 0)
+        .await
+        .unwrap()
+        .created()
+        .expect("the name is free");
     assert!(late.await.unwrap().unwrap());
-    assert!(base.table.create_topic(&invocation, &user, "receipts", "", 0).await.unwrap().is_none(), "still taken");
+    assert!(
+        base.table.create_topic(&invocation, &user, "receipts", "", 0).await.unwrap()
+            == shared::table::NewTopic::NameTaken,
+        "still taken"
+    );
     let topics = base.table.list_topics(&user).await.unwrap();
     assert_eq!(topics.iter().map(|t| t.id).collect::<Vec<_>>(), [newer.id]);
 }
@@ -345,8 +354,14 @@ async fn deleting_a_topic_sees_a_classification_committed_just_before() {
     api.classified(&user, &id).await;
     let owner = UserId::parse(&user).unwrap();
     let invocation = common::invocation();
-    let topic =
-        faulty.app.table.create_topic(&invocation, &owner, "Recipes", "bake flour oven", 0).await.unwrap().unwrap();
+    let topic = faulty
+        .app
+        .table
+        .create_topic(&invocation, &owner, "Recipes", "bake flour oven", 0)
+        .await
+        .unwrap()
+        .created()
+        .unwrap();
     let reply = call(handlers::reclassify(
         &faulty.app,
         &shared::classifier::TermMatchClassifier::default(),

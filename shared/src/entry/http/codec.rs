@@ -85,6 +85,22 @@ pub fn required_document_id(request: &Request) -> Result<DocumentId, ApiError> {
     path_document_id(request)?.ok_or_else(|| ApiError::invalid("the path must name a document id"))
 }
 
+/// The `limit` query parameter: 1 to `max`, `max` when absent (and at most 100).
+pub fn page_limit(request: &Request, max: u32) -> Result<u32, ApiError> {
+    let max = max.clamp(1, MAX_PAGE_SIZE);
+    match query_param(request, "limit") {
+        None => Ok(max),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| ApiError::invalid(format!("limit must be an integer from 1 to {max}"))),
+    }
+}
+
+/// The largest page any list answers.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
 pub fn query_param(request: &Request, name: &str) -> Option<String> {
     request.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
 }

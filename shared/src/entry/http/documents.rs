@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::codec::{
-    empty_response, json_response, path_document_id, query_param, require_method, required_document_id, rfc3339,
+    empty_response, json_response, page_limit, path_document_id, query_param, require_method, required_document_id,
+    rfc3339, MAX_PAGE_SIZE,
 };
 use super::{identify, invocation};
 use crate::classifier::Classifier;
@@ -18,7 +19,6 @@ use crate::operations::documents::{get_document, list_documents, quota as read_q
 use crate::App;
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
-const MAX_PAGE_SIZE: u32 = 100;
 
 #[derive(Serialize)]
 struct DocumentView {
@@ -89,11 +89,7 @@ pub(super) async fn documents(app: &App, request: &Request) -> Result<Response<B
 async fn list(app: &App, request: &Request, user: &UserId) -> Result<Response<Body>, ApiError> {
     let limit = match query_param(request, "limit") {
         None => DEFAULT_PAGE_SIZE,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_PAGE_SIZE).contains(l))
-            .ok_or_else(|| ApiError::invalid(format!("limit must be an integer from 1 to {MAX_PAGE_SIZE}")))?,
+        Some(_) => page_limit(request, MAX_PAGE_SIZE)?,
     };
     let cursor = query_param(request, "cursor")
         .filter(|c| !c.is_empty())

@@ -1,25 +1,39 @@
-//! The topic routes: list, create, delete.
+//! The topic routes: list (in pages, oldest first), create (at most `MAX_TOPICS_PER_USER`),
+//! delete.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
-use super::codec::{empty_response, json_body, json_response, path_topic_id};
+use serde_json::json;
+
+use super::codec::{empty_response, json_body, json_response, page_limit, path_topic_id, query_param};
 use super::{identify, invocation};
-use crate::domain::NewTopicRequest;
+use crate::domain::topics::too_many_topics;
+use crate::domain::{NewTopicRequest, TopicId};
 use crate::error::ApiError;
 use crate::operations::topics::{create_topic, delete_topic, list_topics};
+use crate::table::NewTopic;
 use crate::App;
 
 pub(super) async fn topics(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let user = identify(app, request)?;
     let id = path_topic_id(request)?;
     match (request.method(), id) {
-        (&Method::GET, None) => Ok(json_response(StatusCode::OK, &list_topics(app, &user).await?)),
+        (&Method::GET, None) => {
+            let limit = page_limit(request, app.config.max_topics as u32)?;
+            let cursor = query_param(request, "cursor")
+                .filter(|c| !c.is_empty())
+                .map(|c| TopicId::parse(&c).map_err(|_| ApiError::invalid("cursor is not one this API returned")))
+                .transpose()?;
+            let page = list_topics(app, &user, limit, cursor).await?;
+            Ok(json_response(StatusCode::OK, &json!({ "items": page.items, "next_cursor": page.next })))
+        }
         (&Method::POST, None) => {
             let (name, description) = json_body::<NewTopicRequest>(request)?.validate()?;
             match create_topic(app, &invocation(request), &user, &name, &description).await? {
-                Some(topic) => Ok(json_response(StatusCode::CREATED, &topic)),
-                None => Err(ApiError::Conflict(format!("a topic named {name:?} already exists"))),
+                NewTopic::Created(topic) => Ok(json_response(StatusCode::CREATED, &topic)),
+                NewTopic::NameTaken => Err(ApiError::Conflict(format!("a topic named {name:?} already exists"))),
+                NewTopic::TooMany { max } => Err(ApiError::TooManyRequests(too_many_topics(max))),
             }
         }
         (&Method::DELETE, Some(id)) => match delete_topic(app, &invocation(request), &user, id).await? {
