@@ -52,6 +52,9 @@ impl ClassificationStatus {
     }
 }
 
+/// What `classified_by` says when the user filed (or unfiled) the document by hand.
+pub const FILED_BY_USER: &str = "user";
+
 /// The result of classifying a document, as stored on it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Classification {
@@ -83,6 +86,25 @@ impl Classification {
 
     pub fn failed(reason: impl Into<String>) -> Self {
         Self { status: ClassificationStatus::Failed, reason: Some(reason.into()), ..Self::pending() }
+    }
+
+    /// The user's own choice: filed under `topic`, or with `None` taken out of every topic.
+    pub fn by_user(topic: Option<TopicId>, excerpt: Option<String>) -> Self {
+        Self {
+            status: match topic {
+                Some(_) => ClassificationStatus::Classified,
+                None => ClassificationStatus::Unclassified,
+            },
+            topic_id: topic,
+            excerpt,
+            classified_by: Some(FILED_BY_USER.to_owned()),
+            ..Self::pending()
+        }
+    }
+
+    /// Whether the user filed (or unfiled) the document by hand.
+    pub fn is_by_user(&self) -> bool {
+        self.classified_by.as_deref() == Some(FILED_BY_USER)
     }
 
     pub fn no_text() -> Self {

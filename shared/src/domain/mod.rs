@@ -13,11 +13,11 @@ mod requests;
 pub mod topics;
 mod transition;
 
-pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic};
+pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic, FILED_BY_USER};
 pub use multipart::{MultipartPlan, MAX_PARTS, MIN_PART_BYTES};
 pub use quota::{QuotaCounters, QuotaDelta, QuotaExceeded, QuotaPolicy, QuotaRefusal};
 pub use requests::{
-    NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_PARTS_PER_REQUEST,
+    FileRequest, NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_PARTS_PER_REQUEST,
     MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS,
 };
 pub use topics::TopicState;

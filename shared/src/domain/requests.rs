@@ -47,6 +47,29 @@ impl NewTopicRequest {
     }
 }
 
+/// The body of PUT /api/documents/{id}/topic: a topic id, or `null` for none. The field is
+/// required (`{}` is refused rather than read as "none").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRequest {
+    #[serde(default, deserialize_with = "present")]
+    pub topic_id: Option<Option<String>>,
+}
+
+/// A field that is there, `null` or not.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+impl FileRequest {
+    pub fn validate(self) -> Result<Option<super::TopicId>, InputError> {
+        let Some(topic) = self.topic_id else {
+            return Err(InputError::Invalid("topic_id is required: a topic id, or null to unfile".into()));
+        };
+        topic.map(|id| super::TopicId::parse(id.trim())).transpose()
+    }
+}
+
 /// The body of POST /api/documents/upload-url.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +228,19 @@ mod tests {
             size_bytes: None,
             checksum_sha256: None,
             multipart: false,
+        }
+    }
+
+    #[test]
+    fn filing_needs_a_topic_id_or_null() {
+        let parse = |body: &str| {
+            serde_json::from_str::<FileRequest>(body).map_err(|_| ()).and_then(|r| r.validate().map_err(|_| ()))
+        };
+        let id = "0193a5a0-1f2e-7a3b-8c4d-5e6f7a8b9c0d";
+        assert_eq!(parse(&format!(r#"{{"topic_id": "{id}"}}"#)).unwrap().unwrap().to_string(), id);
+        assert_eq!(parse(r#"{"topic_id": null}"#), Ok(None));
+        for bad in ["{}", r#"{"topic_id": "nope"}"#, r#"{"topic_id": 3}"#, r#"{"topic_id": null, "x": 1}"#] {
+            assert!(parse(bad).is_err(), "{bad}");
         }
     }
 

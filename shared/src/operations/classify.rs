@@ -18,7 +18,7 @@ use crate::invocation::Invocation;
 use crate::metrics::{milliseconds, Unit};
 use crate::retry::RetryPolicy;
 use crate::storage::ObjectRead;
-use crate::table::RecordOutcome;
+use crate::table::{Overwrite, RecordOutcome};
 use crate::App;
 
 const EXCERPT_CHARS: usize = 300;
@@ -43,21 +43,30 @@ pub enum SkipReason {
     NoObject,
     /// The chosen topics kept being deleted while classifying; try again.
     TopicsKeptChanging,
+    /// The user filed the document by hand; an automatic result does not replace that.
+    FiledByUser,
 }
 
 /// POST /api/documents/{id}/classify: classifies `id` of `user` again now, against the
 /// current topics, and stores the result.
+/// A document the user filed by hand is classified again only with `replace_manual`.
 pub async fn reclassify(
     app: &App,
     classifier: &dyn Classifier,
     invocation: &Invocation,
     user: &UserId,
     id: DocumentId,
+    replace_manual: bool,
 ) -> Result<ClassifyOutcome> {
-    match app.table.get_document(user, id).await? {
-        Some(document) => classify_document(app, classifier, invocation, document).await,
-        None => Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument)),
-    }
+    let Some(document) = app.table.get_document(user, id).await? else {
+        return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument));
+    };
+    let overwrite = match replace_manual {
+        true => Overwrite::Anything,
+        false if document.classification.is_by_user() => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
+        false => Overwrite::KeepUsersChoice,
+    };
+    classify_document(app, classifier, invocation, document, overwrite).await
 }
 
 /// Extracts the text of `document`'s object, scores it and stores the verdict.
@@ -66,6 +75,7 @@ pub(crate) async fn classify_document(
     classifier: &dyn Classifier,
     invocation: &Invocation,
     document: Document,
+    overwrite: Overwrite,
 ) -> Result<ClassifyOutcome> {
     if document.status == DocumentStatus::Rejected {
         return Ok(ClassifyOutcome::Skipped(SkipReason::Rejected));
@@ -87,7 +97,7 @@ pub(crate) async fn classify_document(
                     match extract_timed(app, format, &bytes).await {
                         // Never a bare `unclassified`, which would read as "no topic matched".
                         Ok(text) if text.trim().is_empty() => Classification::no_text(),
-                        Ok(text) => return record(app, classifier, invocation, document, &text).await,
+                        Ok(text) => return record(app, classifier, invocation, document, &text, overwrite).await,
                         // Not the file's fault: fail the event so that it is retried.
                         Err(ExtractError::Sandbox(error)) => return Err(OperationError::Extraction(error)),
                         Err(error) => Classification::failed(error.to_string()),
@@ -96,7 +106,7 @@ pub(crate) async fn classify_document(
             }
         }
     };
-    store(app, invocation, document, classification).await
+    store(app, invocation, document, classification, overwrite).await
 }
 
 /// The text of `bytes`, bounded (see `extract`); how long that took is a metric.
@@ -120,6 +130,7 @@ async fn record(
     invocation: &Invocation,
     document: Document,
     text: &str,
+    overwrite: Overwrite,
 ) -> Result<ClassifyOutcome> {
     let excerpt = excerpt(text);
     let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
@@ -131,12 +142,15 @@ async fn record(
             app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
         }
         let classification = classification_of(verdict, &excerpt);
-        match app.table.record_classification(invocation, &document.owner, document.id, &classification).await? {
+        let recorded =
+            app.table.record_classification(invocation, &document.owner, document.id, &classification, overwrite);
+        match recorded.await? {
             RecordOutcome::Recorded => {
                 count_outcome(app, classification.status);
                 return Ok(ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })));
             }
             RecordOutcome::DocumentGone => return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument)),
+            RecordOutcome::FiledByUser => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
             RecordOutcome::TopicGone => continue,
         }
     }
@@ -165,13 +179,17 @@ async fn store(
     invocation: &Invocation,
     document: Document,
     classification: Classification,
+    overwrite: Overwrite,
 ) -> Result<ClassifyOutcome> {
-    Ok(match app.table.record_classification(invocation, &document.owner, document.id, &classification).await? {
+    let recorded =
+        app.table.record_classification(invocation, &document.owner, document.id, &classification, overwrite);
+    Ok(match recorded.await? {
         RecordOutcome::Recorded => {
             count_outcome(app, classification.status);
             ClassifyOutcome::Recorded(Box::new(Document { classification, ..document }))
         }
-        _ => ClassifyOutcome::Skipped(SkipReason::NoDocument),
+        RecordOutcome::FiledByUser => ClassifyOutcome::Skipped(SkipReason::FiledByUser),
+        RecordOutcome::DocumentGone | RecordOutcome::TopicGone => ClassifyOutcome::Skipped(SkipReason::NoDocument),
     })
 }
 

@@ -12,6 +12,7 @@ pub mod cleanup;
 pub mod confirm;
 pub mod delete;
 pub mod documents;
+pub mod file;
 pub mod object_arrived;
 pub(crate) mod objects;
 pub mod parts;

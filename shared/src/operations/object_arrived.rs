@@ -15,7 +15,7 @@ use super::{OperationError, Result};
 use crate::classifier::Classifier;
 use crate::domain::{object_key, Document, DocumentId, DocumentStatus, QuotaRefusal, UserId};
 use crate::invocation::Invocation;
-use crate::table::Write;
+use crate::table::{Overwrite, Write};
 use crate::App;
 
 /// What an arriving object led to.
@@ -42,9 +42,9 @@ pub async fn object_arrived(
         Screening::Orphan => Ok(Arrival::OrphanRemoved),
         Screening::Rejected => Ok(Arrival::RejectedObjectRemoved),
         Screening::OverQuota => Ok(Arrival::RejectedOverQuota),
-        Screening::Classify(document) => {
-            Ok(Arrival::Classified(classify_document(app, classifier, invocation, *document).await?))
-        }
+        Screening::Classify(document) => Ok(Arrival::Classified(
+            classify_document(app, classifier, invocation, *document, Overwrite::KeepUsersChoice).await?,
+        )),
     }
 }
 

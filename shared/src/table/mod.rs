@@ -32,7 +32,7 @@ mod removals;
 mod topics;
 mod transact;
 
-pub use classification::RecordOutcome;
+pub use classification::{Overwrite, RecordOutcome};
 pub use documents::Write;
 pub(crate) use expression::Expr;
 pub use paging::Page;

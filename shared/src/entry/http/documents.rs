@@ -21,7 +21,7 @@ use crate::App;
 const DEFAULT_PAGE_SIZE: u32 = 20;
 
 #[derive(Serialize)]
-struct DocumentView {
+pub(super) struct DocumentView {
     id: DocumentId,
     filename: String,
     content_type: String,
@@ -37,7 +37,7 @@ struct DocumentView {
 }
 
 impl DocumentView {
-    fn new(document: Document, download_url: Option<String>) -> Self {
+    pub(super) fn new(document: Document, download_url: Option<String>) -> Self {
         Self {
             id: document.id,
             filename: document.filename,
@@ -109,7 +109,12 @@ pub(super) async fn reclassify(
     require_method(request, &Method::POST)?;
     let user = identify(app, request)?;
     let id = required_document_id(request)?;
-    match classify_again(app, classifier, &invocation(request), &user, id).await? {
+    let replace_manual = match query_param(request, "replace_manual").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("replace_manual must be true or false")),
+    };
+    match classify_again(app, classifier, &invocation(request), &user, id, replace_manual).await? {
         ClassifyOutcome::Recorded(document) => Ok(json_response(StatusCode::OK, &DocumentView::new(*document, None))),
         ClassifyOutcome::Skipped(SkipReason::NoObject) => {
             Err(ApiError::invalid("Upload not found in storage: PUT the file to upload_url first"))
@@ -118,6 +123,9 @@ pub(super) async fn reclassify(
             Err(ApiError::Conflict("the document was rejected for exceeding the quota".into()))
         }
         ClassifyOutcome::Skipped(SkipReason::NoDocument) => Err(ApiError::NotFound("Document")),
+        ClassifyOutcome::Skipped(SkipReason::FiledByUser) => Err(ApiError::Conflict(
+            "the document was filed by hand; classify with ?replace_manual=true to replace that choice".into(),
+        )),
         ClassifyOutcome::Skipped(SkipReason::TopicsKeptChanging) => {
             Err(ApiError::Conflict("topics kept changing while classifying; try again".into()))
         }

@@ -54,8 +54,12 @@ pub async fn reclassify(app: &App, classifier: &dyn Classifier, request: Request
     Ok(answer(app, "reclassify", &request, documents::reclassify(app, classifier, &request)).await)
 }
 
-/// GET /api/topics, POST /api/topics, DELETE /api/topics/{id}
+/// GET /api/topics, POST /api/topics, DELETE /api/topics/{id}, and filing a document by hand:
+/// PUT /api/documents/{id}/topic
 pub async fn topics(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    if topics::is_filing(&request) {
+        return Ok(answer(app, "file", &request, topics::file(app, &request)).await);
+    }
     Ok(answer(app, "topics", &request, topics::topics(app, &request)).await)
 }
 
