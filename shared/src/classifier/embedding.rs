@@ -58,7 +58,9 @@ impl EmbeddingTable {
     }
 
     /// The format of `distill.py`: a header, the vocabulary, weights, row scales, the centre,
-    /// then int8 rows; every length is checked, and nothing may follow.
+    /// then int8 rows. Every length is checked against the file before anything is allocated
+    /// from it, and nothing may follow: a truncated or corrupt file is an `Err`, never a panic
+    /// or an abort.
     fn parse(bytes: Bytes) -> Result<Self, String> {
         let mut reader = Reader { bytes: &bytes, at: 0 };
         if reader.take(4)? != MAGIC {
@@ -79,6 +81,17 @@ impl EmbeddingTable {
         if flags != 3 || dimensions == 0 || tokens == 0 || unknown as usize >= tokens {
             return Err(format!("unsupported header: {tokens} tokens, {dimensions} dimensions, flags {flags}"));
         }
+        // Before anything is allocated from the header: every token takes at least a length
+        // prefix (2 bytes), a weight and a scale (4 each) and its row, and the centre 4 bytes a
+        // dimension. A corrupt or truncated file is then this error, not an allocation of its
+        // claim (u32::MAX tokens: a 34 GB index, and an abort).
+        let least = (|| tokens.checked_mul(10 + dimensions)?.checked_add(dimensions.checked_mul(4)?))();
+        let remaining = bytes.len() - reader.at;
+        if least.is_none_or(|least| least > remaining) {
+            return Err(format!(
+                "the header claims {tokens} tokens of {dimensions} dimensions, more than the {remaining} bytes after it hold"
+            ));
+        }
         let mut pieces = Vec::with_capacity(tokens);
         for _ in 0..tokens {
             let len = u16::from_le_bytes(reader.take(2)?.try_into().unwrap()) as usize;
@@ -91,7 +104,7 @@ impl EmbeddingTable {
         let scales = reader.f32s(tokens)?;
         let center = reader.f32s(dimensions)?;
         let rows_at = reader.at;
-        reader.take(tokens * dimensions)?;
+        reader.take(tokens * dimensions)?; // checked above: no overflow
         if reader.at != bytes.len() {
             return Err(format!("{} bytes after the rows", bytes.len() - reader.at));
         }
@@ -362,6 +375,13 @@ mod tests {
         assert_eq!(basic_words("“quoted”—dash"), ["“", "quoted", "”", "—", "dash"]);
     }
 
+    impl EmbeddingTable {
+        /// `tiny_table`, for other modules' tests.
+        pub(crate) fn tiny() -> Self {
+            Self::parse(Bytes::Owned(tiny_table())).expect("a valid table")
+        }
+    }
+
     /// A table of three pieces, two dimensions, built in the file format.
     fn tiny_table() -> Vec<u8> {
         let vocabulary = ["[UNK]", "lent", "##il", "soup"];
@@ -405,6 +425,42 @@ mod tests {
         assert!(EmbeddingTable::parse(Bytes::Owned(b"PK\x03\x04".to_vec())).is_err());
     }
 
+    /// `tiny_table` with header field `index` (after the magic: 0 version, 1 tokens,
+    /// 2 dimensions) set to `value`.
+    fn with_header_field(index: usize, value: u32) -> Vec<u8> {
+        let mut bytes = tiny_table();
+        let at = MAGIC.len() + 4 * index;
+        bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_header_claiming_more_than_the_file_holds_is_an_error_not_an_allocation() {
+        // u32::MAX tokens would be a 34 GB vocabulary index: allocated from the header, it
+        // aborted the process ("memory allocation of ... failed") instead of naming the file.
+        for (field, claim) in [(1, u32::MAX), (2, u32::MAX), (1, 1 << 20), (2, 1 << 20)] {
+            let error = EmbeddingTable::parse(Bytes::Owned(with_header_field(field, claim))).unwrap_err();
+            assert!(error.contains("the header claims"), "field {field} = {claim}: {error}");
+        }
+        // Claims a little too large pass that first check and end as the file does.
+        for (field, claim) in [(1, 5), (2, 3)] {
+            let error = EmbeddingTable::parse(Bytes::Owned(with_header_field(field, claim))).unwrap_err();
+            assert!(error.contains("ends early"), "field {field} = {claim}: {error}");
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_garbage_is_an_error() {
+        let table = tiny_table();
+        for len in 0..table.len() {
+            assert!(EmbeddingTable::parse(Bytes::Owned(table[..len].to_vec())).is_err(), "{len} bytes");
+        }
+        let mut garbage = MAGIC.to_vec();
+        garbage.extend((0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        assert!(EmbeddingTable::parse(Bytes::Owned(garbage)).is_err());
+        assert!(EmbeddingTable::parse(Bytes::Owned(Vec::new())).unwrap_err().contains("ends early"));
+    }
+
     #[test]
     fn files_are_mapped_and_missing_or_empty_ones_named() {
         let dir = std::env::temp_dir().join(format!("embedding-{}", uuid::Uuid::now_v7().simple()));
@@ -412,6 +468,11 @@ mod tests {
         let (table, empty) = (dir.join("table.bin"), dir.join("empty.bin"));
         std::fs::write(&table, tiny_table()).unwrap();
         std::fs::write(&empty, b"").unwrap();
+        let overclaiming = dir.join("overclaiming.bin");
+        std::fs::write(&overclaiming, with_header_field(1, u32::MAX)).unwrap();
+        let error = EmbeddingTable::load(&overclaiming).unwrap_err();
+        assert!(matches!(error, TableError::Invalid { .. }), "{error}");
+        assert!(error.to_string().contains(&overclaiming.display().to_string()), "{error}");
         assert_eq!(EmbeddingTable::load(&table).unwrap().embed("lentil soup"), [0.75, 0.75]);
         for path in [empty, dir.join("missing.bin")] {
             let error = EmbeddingTable::load(&path).unwrap_err().to_string();
