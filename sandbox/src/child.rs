@@ -22,8 +22,8 @@ pub(crate) const EXIT_PROTOCOL_ERROR: i32 = 5;
 /// started as a sandbox child, runs the named task on stdin and exits; otherwise returns.
 ///
 /// Synchronous and runtime-free, so the child starts fast: it arms its parent-death signal,
-/// installs its system-call filter (after which it can open no file or socket, start no
-/// program, process or thread, and signal or read no other process), reads all of stdin, runs the task,
+/// installs its system-call filter (after which it can open no file or socket, start no program,
+/// process or thread, and signal or read no other process), reads all of stdin, runs the task,
 /// writes the output to stdout and exits 0; an `Err` goes to stderr with exit code 3, a panic
 /// with exit code 4 (the default panic hook has already written the message to stderr).
 pub fn run_child_if_requested(tasks: &[(&str, Task)]) {

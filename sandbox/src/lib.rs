@@ -102,8 +102,9 @@ impl Sandbox {
     ///
     /// Makes this whole process non-dumpable (`PR_SET_DUMPABLE` 0): its `/proc/<pid>/environ`,
     /// `mem` and `maps` then need `CAP_SYS_PTRACE` to read, and no process of the same user can
-    /// attach to it. The cost is nothing a Lambda function uses: no core dumps and no debugger
-    /// attaching (the process itself still reads its own `/proc/self`).
+    /// attach to it. The cost is nothing a Lambda function uses: no core dumps, no debugger
+    /// attaching, no `/proc/<pid>/io` or `fd` for another non-root process (an extension); the
+    /// process itself still reads its own `/proc/self`.
     pub fn new(max_concurrent_children: usize) -> Self {
         // SAFETY: a plain prctl flag. It cannot fail for these arguments; were it to, the child's
         // filter still keeps it out of /proc.
