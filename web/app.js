@@ -166,18 +166,48 @@ function documentRow(doc, topics) {
   const topic = document.createElement("td");
   topic.className = "topic";
   topic.dataset.status = doc.classification_status;
+  const byUser = doc.classified_by === "user";
   if (doc.classification_status === "classified") {
     topic.textContent = topics.get(doc.topic_id) ?? "…";
     const confidence = document.createElement("span");
     confidence.className = "confidence";
-    confidence.textContent = ` ${Math.round((doc.confidence ?? 0) * 100)}%`;
+    confidence.textContent = byUser ? " (filed by you)" : ` ${Math.round((doc.confidence ?? 0) * 100)}%`;
     topic.append(confidence);
   } else {
     topic.textContent = { no_text: "no text", failed: "could not read" }[doc.classification_status]
       ?? doc.classification_status ?? "";
-    if (doc.classification_reason) topic.title = doc.classification_reason;
+    if (doc.classification_status === "unclassified") {
+      const why = document.createElement("span");
+      why.className = "confidence";
+      why.textContent = byUser ? " (by you)"
+        : doc.confidence != null ? ` (no topic fits: best match ${Math.round(doc.confidence * 100)}%)` : "";
+      topic.append(why);
+    }
+    if (doc.classification_reason) {
+      topic.title = doc.classification_reason;
+      const reason = document.createElement("span");
+      reason.className = "confidence";
+      reason.textContent = ` (${doc.classification_reason})`;
+      topic.append(reason);
+    }
   }
   const actions = document.createElement("td");
+  if ((doc.status === "uploaded" || doc.status === "pending") && topics.size > 0) {
+    // Filing by hand: the user's choice, which no automatic classification replaces.
+    const choose = document.createElement("select");
+    choose.className = "file-under";
+    choose.setAttribute("aria-label", `Topic of ${doc.filename}`);
+    choose.append(new Option("(no topic)", ""), ...[...topics].map(([id, topicName]) => new Option(topicName, id)));
+    choose.value = doc.classification_status === "classified" ? doc.topic_id : "";
+    choose.onchange = async () => {
+      const topicId = choose.value || null;
+      const reply = await api("PUT", `/api/documents/${doc.id}/topic`, { topic_id: topicId });
+      if (reply.status !== 200) showMessage(describeError(reply.status, reply.body), "error");
+      else showMessage(topicId ? `Filed ${doc.filename} under ${topics.get(topicId)}.` : `${doc.filename} is under no topic now.`);
+      await refresh();
+    };
+    actions.append(choose);
+  }
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "link";

@@ -307,3 +307,56 @@ async fn documents_can_be_listed_by_topic_and_only_by_their_owner() {
     assert_eq!(api.list(&other, &format!("?topic_id={recipes}")).await.body["items"], json!([]));
     assert_detail(&api.list(&user, "?topic_id=not-a-uuid").await, 422);
 }
+
+#[tokio::test]
+async fn a_document_filed_by_hand_stays_where_its_owner_put_it() {
+    let api = Api::new();
+    let (user, other) = (new_user(), new_user());
+    let recipes = api.create_topic(&user, "Recipes", "cooking oven bake flour sugar").await;
+    let travel = api.create_topic(&user, "Travel", "flights hotels trains").await;
+    let theirs = api.create_topic(&other, "Travel", "flights hotels trains").await;
+    let id = api.upload_as(&user, "bread.txt", "text/plain", b"Knead the flour, bake in a hot oven".to_vec()).await;
+    assert_eq!(api.classified(&user, &id).await["topic_id"], recipes.as_str());
+    let path = format!("/api/documents/{id}/topic");
+
+    let filed = api.call(Method::PUT, &path, &user, Some(json!({ "topic_id": travel }))).await;
+    assert_eq!(filed.status, 200, "{}", filed.body);
+    assert_eq!(filed.body["topic_id"], travel.as_str());
+    assert_eq!(filed.body["classification_status"], "classified");
+    assert_eq!(filed.body["classified_by"], "user");
+    assert!(filed.body["confidence"].is_null());
+    let listed = api.list(&user, &format!("?topic_id={travel}")).await;
+    let eventually_listed = listed.body["items"].as_array().unwrap().iter().any(|d| d["id"] == id.as_str());
+    assert!(eventually_listed || api.get(&user, &id).await.body["topic_id"] == travel.as_str());
+
+    // Isolation and bad input: another user's document or topic is unknown; nothing changes.
+    assert_detail(&api.call(Method::PUT, &path, &other, Some(json!({ "topic_id": theirs }))).await, 404);
+    let foreign_topic = api.call(Method::PUT, &path, &user, Some(json!({ "topic_id": theirs }))).await;
+    assert_detail(&foreign_topic, 404);
+    assert_eq!(foreign_topic.body["detail"], "Topic not found");
+    for bad in [json!({ "topic_id": "nope" }), json!({}), json!({ "topic_id": recipes, "x": 1 })] {
+        assert_detail(&api.call(Method::PUT, &path, &user, Some(bad)).await, 422);
+    }
+    assert_detail(
+        &api.call(Method::PUT, "/api/documents/not-a-uuid/topic", &user, Some(json!({ "topic_id": null }))).await,
+        422,
+    );
+    assert_eq!(api.get(&user, &id).await.body["topic_id"], travel.as_str(), "refused requests change nothing");
+
+    // No automatic classification replaces the user's choice, unless asked to.
+    let again = api.call(Method::POST, &format!("/api/documents/{id}/classify"), &user, None).await;
+    assert_detail(&again, 409);
+    assert!(again.body["detail"].as_str().unwrap().contains("replace_manual"));
+    let replaced =
+        api.call(Method::POST, &format!("/api/documents/{id}/classify?replace_manual=true"), &user, None).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(replaced.body["topic_id"], recipes.as_str());
+    assert_ne!(replaced.body["classified_by"], "user");
+
+    // Unfiling by hand keeps the document out of every topic.
+    let unfiled = api.call(Method::PUT, &path, &user, Some(json!({ "topic_id": null }))).await;
+    assert_eq!(unfiled.status, 200, "{}", unfiled.body);
+    assert_eq!(unfiled.body["classification_status"], "unclassified");
+    assert!(unfiled.body["topic_id"].is_null());
+    assert_eq!(unfiled.body["classified_by"], "user");
+}
