@@ -99,7 +99,11 @@ async fn corrupt_and_odd_files_fail_or_degrade_per_document() {
     topics(&api, &user).await;
     let corrupt_pdf =
         api.upload_as(&user, "broken.pdf", PDF, b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage".to_vec()).await;
-    let corrupt_docx = api.upload_as(&user, "broken.docx", DOCX, b"PK\x03\x04 not really a zip".to_vec()).await;
+    // A ZIP that lists its document part (so confirm takes it as a DOCX) whose part is damaged.
+    let mut broken = docx(&["Knead the flour, bake in a hot oven"]);
+    let part = broken.windows(17).position(|w| w == b"word/document.xml").unwrap() + 17;
+    broken[part..part + 24].iter_mut().for_each(|b| *b ^= 0x5a);
+    let corrupt_docx = api.upload_as(&user, "broken.docx", DOCX, broken).await;
     let latin1 = api
         .upload_as(&user, "latin1.txt", "text/plain", b"Cr\xe8me br\xfbl\xe9e: bake the sugar in the oven".to_vec())
         .await;
