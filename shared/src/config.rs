@@ -8,7 +8,7 @@ use sandbox::Limits;
 pub use crate::error::ConfigError;
 use crate::extract::MAX_TEXT_CHARS;
 use crate::metrics::DEFAULT_NAMESPACE;
-use crate::model::MIN_PART_BYTES;
+use crate::model::{MAX_PART_BYTES, MIN_PART_BYTES};
 use crate::table::QuotaPolicy;
 use crate::xray;
 
@@ -148,9 +148,9 @@ impl Config {
                 ),
             },
         };
-        if config.multipart_part_size < MIN_PART_BYTES {
+        if !(MIN_PART_BYTES..=MAX_PART_BYTES).contains(&config.multipart_part_size) {
             return Err(ConfigError::Inconsistent(format!(
-                "MULTIPART_PART_SIZE_BYTES ({}) is below S3's smallest part ({MIN_PART_BYTES} bytes)",
+                "MULTIPART_PART_SIZE_BYTES ({}) is outside S3's part sizes ({MIN_PART_BYTES} to {MAX_PART_BYTES} bytes)",
                 config.multipart_part_size
             )));
         }

@@ -8,10 +8,13 @@ mod multipart;
 mod requests;
 
 pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic};
-pub use multipart::{MultipartPlan, MAX_PARTS, MIN_PART_BYTES};
+pub use multipart::{
+    check_part_checksums, parts_without_checksum, ChecksumAlgorithm, MultipartPlan, MAX_PARTS, MAX_PART_BYTES,
+    MIN_PART_BYTES,
+};
 pub use requests::{
-    NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_PARTS_PER_REQUEST,
-    MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS,
+    NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_OBJECT_BYTES, MAX_PARTS_PER_REQUEST,
+    MAX_SINGLE_PUT_BYTES, MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS,
 };
 
 /// Why client input was refused. The HTTP layer chooses the status (`crate::error`); tools and
