@@ -13,7 +13,7 @@ use crate::model::Document;
 
 mod multipart;
 
-pub use multipart::StoredPart;
+pub use multipart::{Completion, StoredPart};
 
 /// A presigned PUT and the exact headers the client must send with it.
 #[derive(Debug, Clone)]

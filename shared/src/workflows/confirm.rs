@@ -10,6 +10,9 @@
 //!
 //! The object's first bytes must be what its declared type says (`sniff`): a `.pdf` holding
 //! text is refused with a 415 before anything is charged.
+//!
+//! A multipart upload is completed here; one created with a checksum algorithm keeps the
+//! object's composite checksum, as storage reports it, on the document.
 
 use std::time::Duration;
 
@@ -17,9 +20,11 @@ use crate::auth::now_unix;
 use crate::error::{ApiError, QuotaExceeded};
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
-use crate::model::{object_key, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, UserId};
+use crate::model::{
+    object_key, parts_without_checksum, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, UserId,
+};
 use crate::sniff;
-use crate::storage::ObjectStart;
+use crate::storage::{Completion, ObjectStart};
 use crate::table::{ConfirmWrite, QuotaCounters, QuotaRefusal};
 use crate::App;
 
@@ -61,7 +66,7 @@ pub async fn confirm(
         app.table.get_quota_counters(user),
         app.storage.peek(&key, HEAD_BYTES),
     )?;
-    let Some(document) = document else {
+    let Some(mut document) = document else {
         if object.is_some() {
             remove_orphan(app, &key).await;
         }
@@ -73,14 +78,21 @@ pub async fn confirm(
         let counters = app.table.get_quota_counters(user).await?;
         return Ok(settled(app, &document, &counters));
     }
-    let object = match (object, &document.multipart) {
+    let (object, composite) = match (object, &document.multipart) {
         (None, Some(multipart)) => match complete_parts(app, &document, multipart).await? {
-            Ok(object) => object,
+            Ok(assembled) => assembled,
             Err(missing) => return Ok(ConfirmOutcome::MissingParts(missing)),
         },
-        (object, _) => object,
+        (object, _) => (object, None),
     };
     let Some(object) = object else { return Ok(ConfirmOutcome::NotInStorage) };
+    if document.multipart.as_ref().is_some_and(|m| m.checksum_algorithm.is_some()) {
+        document.checksum_sha256 = match composite {
+            Some(checksum) => Some(checksum),
+            // Assembled by an earlier attempt or a concurrent confirm: storage still reports it.
+            None => app.storage.stored_checksum_sha256(&key).await?,
+        };
+    }
     let size = object.size;
     if let Err(mismatch) = sniff::check(&document.content_type, &object.head, size) {
         return reject(app, invocation, &document, size, Refusal::Content(mismatch.detail())).await;
@@ -115,24 +127,40 @@ pub async fn confirm(
     Err(ApiError::internal("confirming an upload", "the usage kept changing until the deadline"))
 }
 
-/// Assembles a multipart upload whose parts are all stored with their planned lengths; then the
-/// object exists and confirm goes on as for a single PUT. `Err` names the parts still missing.
+/// The object of a multipart upload and, when this call assembled it, its composite checksum.
+type Assembled = (Option<ObjectStart>, Option<String>);
+
+/// Assembles a multipart upload whose parts are all stored with their planned lengths (and, for
+/// an upload with a checksum algorithm, their checksums); then the object exists and confirm goes
+/// on as for a single PUT. `Err` names the parts still missing.
 async fn complete_parts(
     app: &App,
     document: &Document,
     multipart: &MultipartUpload,
-) -> Result<Result<Option<ObjectStart>, Vec<u32>>, ApiError> {
+) -> Result<Result<Assembled, Vec<u32>>, ApiError> {
     let key = document.object_key();
+    let mut composite = None;
     if let Some(parts) = app.storage.list_parts(&key, &multipart.upload_id).await? {
         let plan = MultipartPlan::new(document.declared_size_bytes.unwrap_or_default(), multipart.part_size)?;
         let missing = plan.missing(parts.iter().map(|p| (p.part_number, p.size_bytes)));
         if !missing.is_empty() {
             return Ok(Err(missing));
         }
-        // False when a concurrent confirm completed it first: the object is there either way.
-        app.storage.complete_multipart(&key, &multipart.upload_id, &parts).await?;
+        let listed = parts.iter().map(|p| (p.part_number, p.checksum_sha256.as_deref()));
+        let unlisted = parts_without_checksum(multipart.checksum_algorithm, listed);
+        if !unlisted.is_empty() {
+            // Every part's URL signed its checksum, so storage holds one for each part it took.
+            let detail = format!("storage lists parts {unlisted:?} of an upload with a checksum algorithm without one");
+            return Err(ApiError::internal("completing a multipart upload", detail));
+        }
+        // Gone when a concurrent confirm completed it first: the object is there either way.
+        if let Completion::Assembled { checksum_sha256 } =
+            app.storage.complete_multipart(&key, &multipart.upload_id, &parts).await?
+        {
+            composite = checksum_sha256;
+        }
     }
-    Ok(Ok(app.storage.peek(&key, HEAD_BYTES).await?))
+    Ok(Ok((app.storage.peek(&key, HEAD_BYTES).await?, composite)))
 }
 
 /// Why confirm refuses an object.
