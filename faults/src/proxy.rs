@@ -53,11 +53,10 @@ async fn handle(
     let body = body.collect().await.map_err(|_| Failure::CloseConnection)?.to_bytes();
     let operation = operation(&parts);
     if is_json_protocol(&operation) {
-        return respond(parts, body, operation, &shared, &upstream, &abort).await;
+        return respond(parts, body, operation, shared, upstream, abort).await;
     }
     let mut record = recording::request(&parts, &operation, &body);
-    let answer = respond(parts, body, operation, &shared, &upstream, &abort).await;
-    let answer = match answer {
+    let answer = match respond(parts, body, operation, shared.clone(), upstream, abort).await {
         Ok(answer) => Ok(recording::answer(&mut record, answer).await),
         Err(failure) => Err(failure),
     };
@@ -70,11 +69,10 @@ async fn respond(
     parts: hyper::http::request::Parts,
     body: Bytes,
     operation: String,
-    shared: &Arc<Shared>,
-    upstream: &Arc<tokio::sync::Mutex<Upstream>>,
-    abort: &Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    upstream: Arc<tokio::sync::Mutex<Upstream>>,
+    abort: Arc<AtomicBool>,
 ) -> Result<Response<Full<Bytes>>, Failure> {
-    let (shared, upstream, abort) = (shared.clone(), upstream.clone(), abort.clone());
     let json_protocol = is_json_protocol(&operation);
     // What the faults read from DynamoDB bodies; `Null` for S3 or an unreadable body.
     let json = if json_protocol { serde_json::from_slice(&body).unwrap_or(Value::Null) } else { Value::Null };

@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use sha2::Digest;
+use shared::model::{DocumentId, UserId};
 
 use crate::common::contract::{assert_s3_contract, route, s3_contract_violations, through_recording_proxy};
 use crate::common::{app, assert_detail, new_user, Api};
@@ -210,13 +211,43 @@ async fn a_browser_upload_in_parts_keeps_s3_s_contract_and_its_composite_checksu
     assert_s3_contract(&recorded.s3);
 }
 
+#[tokio::test]
+async fn a_confirm_after_an_earlier_attempt_completed_the_upload_reads_its_composite_checksum() {
+    let recorded = through_recording_proxy(&app().await).await;
+    let (app, user) = (&recorded.app, new_user());
+    let (first, last) = (vec![b'f'; PART_SIZE], vec![b'l'; 10]);
+    let body = json!({ "filename": "big.txt", "content_type": "text/plain", "size_bytes": PART_SIZE + 10,
+                       "multipart": true, "checksum_algorithm": "SHA256" });
+    let started = route(app, Method::POST, "/api/documents/upload-url", &user, Some(body)).await;
+    let id = started.body["document_id"].as_str().unwrap();
+    let checksums = json!({ "1": sha256_base64(&first), "2": sha256_base64(&last) });
+    let body = json!({ "part_numbers": [1, 2], "checksums_sha256": checksums });
+    let signed = route(app, Method::POST, &format!("/api/documents/{id}/parts"), &user, Some(body)).await;
+    let api = Api::new();
+    assert_eq!(api.put_object(&signed.body["parts"][0], first.clone()).await, 200);
+    assert_eq!(api.put_object(&signed.body["parts"][1], last.clone()).await, 200);
+    // An earlier confirm completed the upload and failed before its transaction.
+    let (owner, document_id) = (UserId::parse(&user).unwrap(), DocumentId::parse(id).unwrap());
+    let key = shared::model::object_key(&owner, document_id);
+    let pending = app.table.get_document(&owner, document_id).await.unwrap().unwrap();
+    let upload_id = pending.multipart.unwrap().upload_id;
+    let parts = app.storage.list_parts(&key, &upload_id).await.unwrap().unwrap();
+    app.storage.complete_multipart(&key, &upload_id, &parts).await.unwrap();
+    let confirmed = route(app, Method::POST, &format!("/api/documents/{id}/confirm"), &user, None).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let digests = [sha2::Sha256::digest(&first), sha2::Sha256::digest(&last)].concat();
+    let document = route(app, Method::GET, &format!("/api/documents/{id}"), &user, None).await;
+    assert_eq!(document.body["checksum_sha256"], format!("{}-2", sha256_base64(&digests)), "from HeadObject");
+    assert_s3_contract(&recorded.s3);
+}
+
 /// The requests the code sent before checksums were declared at creation: LocalStack takes them
 /// all, AWS refuses every part. The contract check names each.
 #[tokio::test]
 async fn the_contract_check_fails_a_part_checksum_on_an_upload_created_without_its_algorithm() {
     let recorded = through_recording_proxy(&app().await).await;
     let storage = &recorded.app.storage;
-    let key = shared::model::object_key(&shared::model::UserId::parse(&new_user()).unwrap(), Default::default());
+    let key = shared::model::object_key(&UserId::parse(&new_user()).unwrap(), DocumentId::new());
     let upload = storage.start_multipart(&key, "text/plain", None).await.unwrap();
     let bytes = vec![b'o'; 10];
     let lifetime = std::time::Duration::from_secs(60);
