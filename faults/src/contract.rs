@@ -61,7 +61,8 @@ pub const CHECKSUM_DECLARED_AT_CREATE: Rule = Rule {
 pub const CHECKSUM_ON_EVERY_PART: Rule = Rule {
     id: "checksum-on-every-part",
     statement: "every part of an upload created with a checksum algorithm carries its checksum of that \
-                algorithm (completion must list each part's checksum)",
+                algorithm, so completion can list each (this service's rule: AWS does not document a \
+                refusal of a part without one)",
     source: INTEGRITY,
 };
 pub const COMPLETION_LISTS_CHECKSUMS: Rule = Rule {
