@@ -378,12 +378,15 @@ async function uploadInParts(file, onProgress) {
     }
   }
   if (!entry) {
+    // Created with SHA-256 as its checksum algorithm: storage then takes (and checks) the SHA-256
+    // signed into every part's URL, and keeps the object's composite checksum.
     const start = await api("POST", "/api/documents/upload-url", {
       filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size, multipart: true,
+      checksum_algorithm: "SHA256",
     });
     if (start.status !== 200) throw new Error(describeError(start.status, start.body));
     const { part_size: partSize, part_count: partCount } = start.body.multipart;
-    entry = { id: start.body.document_id, name: file.name, tag, partSize, partCount };
+    entry = { id: start.body.document_id, name: file.name, tag, partSize, partCount, checksummed: true };
     rememberUpload(entry);
   }
   const { partSize, partCount } = entry;
@@ -398,12 +401,14 @@ async function uploadInParts(file, onProgress) {
   const sliceOf = (n) => file.slice((n - 1) * partSize, (n - 1) * partSize + lengthOf(n));
   for (let i = 0; i < missing.length; i += 100) {
     const batch = missing.slice(i, i + 100);
-    // Each part's SHA-256 is signed into its URL: storage refuses any other bytes for it.
-    const checksums = {};
-    for (const n of batch) checksums[n] = await sha256Base64(sliceOf(n));
-    const { status, body } = await api("POST", `/api/documents/${entry.id}/parts`, {
-      part_numbers: batch, checksums_sha256: checksums,
-    });
+    // Each part's SHA-256 is signed into its URL: storage refuses any other bytes for it. An
+    // upload remembered from before checksums (no `checksummed`) cannot take them: none is sent.
+    const request = { part_numbers: batch };
+    if (entry.checksummed) {
+      request.checksums_sha256 = {};
+      for (const n of batch) request.checksums_sha256[n] = await sha256Base64(sliceOf(n));
+    }
+    const { status, body } = await api("POST", `/api/documents/${entry.id}/parts`, request);
     if (status !== 200) throw new Error(describeError(status, body));
     for (const part of body.parts) urls.set(part.part_number, part);
   }

@@ -7,10 +7,10 @@ use sandbox::Limits;
 
 use crate::domain::topics::DEFAULT_MAX_TOPICS;
 use crate::domain::QuotaPolicy;
-use crate::domain::MIN_PART_BYTES;
 pub use crate::error::ConfigError;
 use crate::extract::MAX_TEXT_CHARS;
 use crate::metrics::DEFAULT_NAMESPACE;
+use crate::domain::{MAX_PART_BYTES, MIN_PART_BYTES};
 use crate::xray;
 
 /// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.
@@ -152,9 +152,9 @@ impl Config {
                 ),
             },
         };
-        if config.multipart_part_size < MIN_PART_BYTES {
+        if !(MIN_PART_BYTES..=MAX_PART_BYTES).contains(&config.multipart_part_size) {
             return Err(ConfigError::Inconsistent(format!(
-                "MULTIPART_PART_SIZE_BYTES ({}) is below S3's smallest part ({MIN_PART_BYTES} bytes)",
+                "MULTIPART_PART_SIZE_BYTES ({}) is outside S3's part sizes ({MIN_PART_BYTES} to {MAX_PART_BYTES} bytes)",
                 config.multipart_part_size
             )));
         }

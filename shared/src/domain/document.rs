@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{object_key, DocumentId, DocumentStatus, TopicId, UserId};
+use super::{object_key, ChecksumAlgorithm, DocumentId, DocumentStatus, TopicId, UserId};
 
 /// A user's topic: documents are filed under the one their text matches best.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -135,7 +135,9 @@ pub struct Document {
     pub created_at: i64,
     pub uploaded_at: Option<i64>,
     pub classification: Classification,
-    /// Base64 SHA-256 of the file, when the client declared one (storage verified it).
+    /// Base64 SHA-256 of the file, when the client declared one (storage verified it); for a
+    /// multipart upload with a checksum algorithm, the object's composite checksum as S3 reports
+    /// it at completion (`<base64 SHA-256 of the parts' digests>-<part count>`).
     pub checksum_sha256: Option<String>,
     /// Why a rejected document's content was refused; `None` when it did not fit the quota.
     pub rejection_reason: Option<String>,
@@ -148,6 +150,8 @@ pub struct Document {
 pub struct MultipartUpload {
     pub upload_id: String,
     pub part_size: u64,
+    /// The algorithm the upload was created with: every part then carries its checksum.
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
 }
 
 impl Document {

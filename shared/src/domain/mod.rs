@@ -14,11 +14,14 @@ pub mod topics;
 mod transition;
 
 pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic, FILED_BY_USER};
-pub use multipart::{MultipartPlan, MAX_PARTS, MIN_PART_BYTES};
+pub use multipart::{
+    check_part_checksums, parts_without_checksum, ChecksumAlgorithm, MultipartPlan, MAX_PARTS, MAX_PART_BYTES,
+    MIN_PART_BYTES,
+};
 pub use quota::{QuotaCounters, QuotaDelta, QuotaExceeded, QuotaPolicy, QuotaRefusal};
 pub use requests::{
-    FileRequest, NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_PARTS_PER_REQUEST,
-    MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS,
+    FileRequest, NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_OBJECT_BYTES,
+    MAX_PARTS_PER_REQUEST, MAX_SINGLE_PUT_BYTES, MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS,
 };
 pub use topics::TopicState;
 pub use transition::{Transition, CLASSIFIABLE};

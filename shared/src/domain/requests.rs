@@ -7,11 +7,16 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::{InputError, MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS};
+use super::multipart::ChecksumAlgorithm;
+use super::{truncate, InputError, MAX_CONTENT_TYPE_CHARS, MAX_FILENAME_CHARS};
 
-/// The largest object S3 stores (5 TiB). Sizes are also counted in signed 64-bit deltas, which
-/// this keeps far from overflowing.
+/// The largest object S3 stores in parts (5 TiB). Sizes are also counted in signed 64-bit
+/// deltas, which this keeps far from overflowing.
 pub const MAX_OBJECT_BYTES: u64 = 5 << 40;
+
+/// The largest object one PUT stores (5 GiB); larger ones go in parts
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html>).
+pub const MAX_SINGLE_PUT_BYTES: u64 = 5 << 30;
 
 pub const MAX_TOPIC_NAME_CHARS: usize = 100;
 pub const MAX_TOPIC_DESCRIPTION_CHARS: usize = 2000;
@@ -84,6 +89,10 @@ pub struct UploadUrlRequest {
     /// Send the file in parts (needs `size_bytes`).
     #[serde(default)]
     pub multipart: bool,
+    /// `"SHA256"`: the multipart upload is created with this algorithm, and every part then
+    /// carries its checksum (multipart only).
+    #[serde(default)]
+    pub checksum_algorithm: Option<String>,
 }
 
 /// An upload request that passed validation.
@@ -95,6 +104,8 @@ pub struct NewUpload {
     pub size_bytes: Option<u64>,
     pub checksum_sha256: Option<String>,
     pub multipart: bool,
+    /// The parts' checksum algorithm, for a multipart upload that declared one.
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
 }
 
 impl UploadUrlRequest {
@@ -142,6 +153,26 @@ impl UploadUrlRequest {
         if self.multipart && self.size_bytes.is_none() {
             return Err(InputError::Invalid("a multipart upload needs size_bytes".into()));
         }
+        if let Some(size) = self.size_bytes.filter(|size| !self.multipart && *size > MAX_SINGLE_PUT_BYTES) {
+            return Err(InputError::Invalid(format!(
+                "size_bytes is {size}; one PUT stores at most {MAX_SINGLE_PUT_BYTES} bytes (5 GiB): \
+                 send the file in parts with \"multipart\": true"
+            )));
+        }
+        let checksum_algorithm = match self.checksum_algorithm.as_deref().map(str::trim) {
+            None => None,
+            Some(_) if !self.multipart => {
+                return Err(InputError::Invalid(
+                    "checksum_algorithm applies to multipart uploads; a single upload gives checksum_sha256".into(),
+                ))
+            }
+            Some(raw) => Some(ChecksumAlgorithm::parse(raw).ok_or_else(|| {
+                InputError::Invalid(format!(
+                    "checksum_algorithm {:?} is not supported: use \"SHA256\"",
+                    truncate(raw, 32)
+                ))
+            })?),
+        };
         if self.multipart && checksum_sha256.is_some() {
             // S3 checks a multipart upload per part, not as one digest of the whole file.
             return Err(InputError::Invalid(
@@ -154,6 +185,7 @@ impl UploadUrlRequest {
             size_bytes: self.size_bytes,
             checksum_sha256,
             multipart: self.multipart,
+            checksum_algorithm,
         })
     }
 }
@@ -228,6 +260,7 @@ mod tests {
             size_bytes: None,
             checksum_sha256: None,
             multipart: false,
+            checksum_algorithm: None,
         }
     }
 
@@ -253,12 +286,42 @@ mod tests {
 
     #[test]
     fn a_declared_size_beyond_what_storage_holds_is_refused() {
-        let sized = |size| UploadUrlRequest { size_bytes: Some(size), ..request("a.txt", "text/plain") };
-        assert!(sized(MAX_OBJECT_BYTES).validate(&allowed()).is_ok());
+        let sized =
+            |size| UploadUrlRequest { size_bytes: Some(size), multipart: true, ..request("a.txt", "text/plain") };
+        assert!(sized(MAX_OBJECT_BYTES).validate(&allowed()).is_ok(), "in parts");
         for size in [MAX_OBJECT_BYTES + 1, 1 << 63, u64::MAX] {
             let err = sized(size).validate(&allowed()).unwrap_err();
             assert!(matches!(err, InputError::Invalid(_)), "{size}");
         }
+    }
+
+    #[test]
+    fn a_single_put_beyond_5_gib_is_told_to_use_parts() {
+        let sized =
+            |size, multipart| UploadUrlRequest { size_bytes: Some(size), multipart, ..request("a.txt", "text/plain") };
+        assert!(sized(MAX_SINGLE_PUT_BYTES, false).validate(&allowed()).is_ok());
+        let refused = sized(MAX_SINGLE_PUT_BYTES + 1, false).validate(&allowed()).unwrap_err();
+        assert!(refused.to_string().contains("\"multipart\": true"), "{refused}");
+        assert_eq!(crate::ApiError::from(refused).status().as_u16(), 422);
+        assert!(sized(MAX_SINGLE_PUT_BYTES + 1, true).validate(&allowed()).is_ok());
+    }
+
+    #[test]
+    fn a_checksum_algorithm_is_declared_for_multipart_uploads_only_and_is_sha256() {
+        let with = |algorithm: &str, multipart| UploadUrlRequest {
+            size_bytes: Some(100),
+            multipart,
+            checksum_algorithm: Some(algorithm.into()),
+            ..request("a.txt", "text/plain")
+        };
+        let upload = with("SHA256", true).validate(&allowed()).unwrap();
+        assert_eq!(upload.checksum_algorithm, Some(ChecksumAlgorithm::Sha256));
+        for (algorithm, multipart) in [("SHA256", false), ("CRC32", true), ("sha256", true), ("", true)] {
+            let err = with(algorithm, multipart).validate(&allowed()).unwrap_err();
+            assert_eq!(crate::ApiError::from(err).status().as_u16(), 422, "{algorithm:?} {multipart}");
+        }
+        let plain = UploadUrlRequest { size_bytes: Some(100), multipart: true, ..request("a.txt", "text/plain") };
+        assert_eq!(plain.validate(&allowed()).unwrap().checksum_algorithm, None, "optional: old clients keep working");
     }
 
     #[test]

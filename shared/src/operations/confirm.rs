@@ -12,19 +12,22 @@
 //! refused with a 415 before anything is charged. The first KiB settles text and PDF; a DOCX
 //! whose main part is not among its first entries takes a third read, of the end of the file
 //! (the ZIP's central directory lists every entry).
+//!
+//! A multipart upload is completed here; one created with a checksum algorithm keeps the
+//! object's composite checksum, as storage reports it, on the document.
 
 use super::objects::remove_object;
 use super::{OperationError, Result};
 use crate::auth::now_unix;
 use crate::domain::{
-    object_key, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, QuotaCounters, QuotaExceeded,
-    QuotaPolicy, QuotaRefusal, UserId,
+    object_key, parts_without_checksum, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload,
+    QuotaCounters, QuotaExceeded, QuotaPolicy, QuotaRefusal, UserId,
 };
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
 use crate::retry::RetryPolicy;
 use crate::sniff::{self, Verdict};
-use crate::storage::ObjectStart;
+use crate::storage::{Completion, ObjectStart};
 use crate::table::Write;
 use crate::App;
 
@@ -73,14 +76,21 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
         let counters = app.table.get_quota_counters(user).await?;
         return Ok(settled(app.table.policy(), &document, &counters));
     }
-    let object = match (object, &document.multipart) {
+    let (object, composite) = match (object, &document.multipart) {
         (None, Some(multipart)) => match complete_parts(app, invocation, &document, multipart).await? {
-            Ok(object) => object,
+            Ok(assembled) => assembled,
             Err(missing) => return Ok(ConfirmOutcome::MissingParts(missing)),
         },
-        (object, _) => object,
+        (object, _) => (object, None),
     };
     let Some(object) = object else { return Ok(ConfirmOutcome::NotInStorage) };
+    if document.multipart.as_ref().is_some_and(|m| m.checksum_algorithm.is_some()) {
+        document.checksum_sha256 = match composite {
+            Some(checksum) => Some(checksum),
+            // Assembled by an earlier attempt or a concurrent confirm: storage still reports it.
+            None => app.storage.stored_checksum_sha256(&key).await?,
+        };
+    }
     let size = object.size;
     let mismatch = match sniff::check_head(&document.content_type, &object.head, size) {
         Verdict::Fits => None,
@@ -128,25 +138,43 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
     Err(OperationError::KeptLosing("confirming an upload: the usage kept changing until the deadline"))
 }
 
-/// Assembles a multipart upload whose parts are all stored with their planned lengths; then the
-/// object exists and confirm goes on as for a single PUT. `Err` names the parts still missing.
+/// The object of a multipart upload and, when this call assembled it, its composite checksum.
+type Assembled = (Option<ObjectStart>, Option<String>);
+
+/// Assembles a multipart upload whose parts are all stored with their planned lengths (and, for
+/// an upload with a checksum algorithm, their checksums); then the object exists and confirm goes
+/// on as for a single PUT. `Err` names the parts still missing.
 async fn complete_parts(
     app: &App,
     invocation: &Invocation,
     document: &Document,
     multipart: &MultipartUpload,
-) -> Result<std::result::Result<Option<ObjectStart>, Vec<u32>>> {
+) -> Result<std::result::Result<Assembled, Vec<u32>>> {
     let key = document.object_key();
+    let mut composite = None;
     if let Some(parts) = app.storage.list_parts(&key, &multipart.upload_id).await? {
         let plan = MultipartPlan::new(document.declared_size_bytes.unwrap_or_default(), multipart.part_size)?;
         let missing = plan.missing(parts.iter().map(|p| (p.part_number, p.size_bytes)));
         if !missing.is_empty() {
             return Ok(Err(missing));
         }
-        // False when a concurrent confirm completed it first: the object is there either way.
-        app.storage.complete_multipart(&key, &multipart.upload_id, &parts).await?;
+        let listed = parts.iter().map(|p| (p.part_number, p.checksum_sha256.as_deref()));
+        let unlisted = parts_without_checksum(multipart.checksum_algorithm, listed);
+        if !unlisted.is_empty() {
+            // Every part's URL signed its checksum, so storage holds one for each part it took.
+            return Err(OperationError::Unexpected(format!(
+                "completing a multipart upload: storage lists parts {unlisted:?} of an upload with a checksum \
+                 algorithm without one"
+            )));
+        }
+        // Gone when a concurrent confirm completed it first: the object is there either way.
+        if let Completion::Assembled { checksum_sha256 } =
+            app.storage.complete_multipart(&key, &multipart.upload_id, &parts).await?
+        {
+            composite = checksum_sha256;
+        }
     }
-    Ok(Ok(app.storage.peek(invocation, &key, HEAD_BYTES).await?))
+    Ok(Ok((app.storage.peek(invocation, &key, HEAD_BYTES).await?, composite)))
 }
 
 /// Why confirm refuses an object.

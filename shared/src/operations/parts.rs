@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::Result;
 use crate::auth::now_unix;
-use crate::domain::{Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, PartsToSign, UserId};
+use crate::domain::{
+    check_part_checksums, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, PartsToSign, UserId,
+};
 use crate::storage::PresignedUpload;
 use crate::App;
 
@@ -21,7 +23,8 @@ pub enum PartsOutcome<T> {
     NotFound,
     /// Not a multipart upload, or not pending any more: the detail says which.
     NotApplicable(String),
-    /// Part numbers beyond the plan, or the upload's URLs expired.
+    /// Part numbers beyond the plan, checksums the upload cannot take (or lacks), or the upload's
+    /// URLs expired.
     Invalid(String),
 }
 
@@ -73,7 +76,8 @@ fn in_progress_upload(document: Document) -> Result<std::result::Result<InProgre
 }
 
 /// POST /api/documents/{id}/parts: one URL per asked part, each signing that part's exact
-/// length (and its checksum when given), valid until the upload's own expiry.
+/// length (and its checksum: every part's for an upload created with a checksum algorithm, none
+/// otherwise), valid until the upload's own expiry.
 pub async fn sign_parts(
     app: &App,
     user: &UserId,
@@ -84,6 +88,9 @@ pub async fn sign_parts(
         Ok(found) => found,
         Err(why) => return Ok(why.into()),
     };
+    if let Err(refused) = check_part_checksums(multipart.checksum_algorithm, parts) {
+        return Ok(PartsOutcome::Invalid(refused.to_string()));
+    }
     let expires_at = document.created_at + app.config.upload_url_expiry.as_secs() as i64;
     let left = expires_at - now_unix();
     if left <= 0 {

@@ -62,8 +62,9 @@ pub async fn upload_url(
             let part_size = app.config.multipart_part_size;
             let plan = MultipartPlan::new(document.declared_size_bytes.unwrap_or_default(), part_size)?;
             // Started first, so the row that is written names it; dropped again if refused.
-            let upload_id = app.storage.start_multipart(&document.object_key(), &document.content_type).await?;
-            document.multipart = Some(MultipartUpload { upload_id, part_size });
+            let (key, algorithm) = (document.object_key(), upload.checksum_algorithm);
+            let upload_id = app.storage.start_multipart(&key, &document.content_type, algorithm).await?;
+            document.multipart = Some(MultipartUpload { upload_id, part_size, checksum_algorithm: algorithm });
             UploadWay::Multipart(plan)
         }
     };

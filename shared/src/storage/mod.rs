@@ -12,7 +12,7 @@ use crate::retry::RetryPolicy;
 mod multipart;
 mod presign;
 
-pub use multipart::StoredPart;
+pub use multipart::{Completion, StoredPart};
 pub use presign::PresignedUpload;
 
 /// An S3 call failed (after the SDK's retries), or answered something this adapter cannot read.

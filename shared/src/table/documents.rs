@@ -16,8 +16,8 @@ use super::{
     doc_sk, get_n, get_s, key, n, owner_of, s, status_in, user_pk, DocumentTable, Expr, Item, TableError, DOC_PREFIX,
 };
 use crate::domain::{
-    Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, MultipartUpload, QuotaDelta,
-    QuotaRefusal, TopicId, Transition, UserId,
+    ChecksumAlgorithm, Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, MultipartUpload,
+    QuotaDelta, QuotaRefusal, TopicId, Transition, UserId,
 };
 use crate::invocation::Invocation;
 use crate::retry::RetryPolicy;
@@ -58,9 +58,10 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
         },
         checksum_sha256: get_s(item, "checksum_sha256").map(str::to_owned),
         rejection_reason: get_s(item, "rejection_reason").map(str::to_owned),
-        multipart: get_s(item, "upload_id")
-            .zip(get_n(item, "part_size_bytes"))
-            .map(|(upload_id, part_size)| MultipartUpload { upload_id: upload_id.to_owned(), part_size }),
+        multipart: get_s(item, "upload_id").zip(get_n(item, "part_size_bytes")).map(|(upload_id, part_size)| {
+            let checksum_algorithm = get_s(item, "checksum_algorithm").and_then(ChecksumAlgorithm::parse);
+            MultipartUpload { upload_id: upload_id.to_owned(), part_size, checksum_algorithm }
+        }),
     })
 }
 
@@ -88,6 +89,9 @@ impl DocumentTable {
         if let Some(multipart) = &document.multipart {
             item.insert("upload_id".to_owned(), s(&multipart.upload_id));
             item.insert("part_size_bytes".to_owned(), n(multipart.part_size));
+            if let Some(algorithm) = multipart.checksum_algorithm {
+                item.insert("checksum_algorithm".to_owned(), s(algorithm.as_str()));
+            }
         }
         let put = Put::builder()
             .table_name(&self.table)
@@ -106,6 +110,8 @@ impl DocumentTable {
 
     /// Confirm's single write: moves `document` from pending to uploaded and charges `size`
     /// (its reservation, if any, becomes usage), provided `used_bytes` is still `used_before`.
+    /// `document.checksum_sha256` is written too (a multipart upload's composite checksum is only
+    /// known once storage assembled it).
     pub async fn confirm_upload(
         &self,
         invocation: &Invocation,
@@ -115,10 +121,15 @@ impl DocumentTable {
         now: i64,
     ) -> Result<Write, TableError> {
         let transition = Transition::confirm(document, size);
-        let expr = guard(document, &transition).and(
-            Expr::update(
-                "SET #status = :uploaded, size_bytes = :size, uploaded_at = :now REMOVE pending_shard, pending_since",
-            )
+        let (set_checksum, checksum) = match &document.checksum_sha256 {
+            Some(checksum) => (", checksum_sha256 = :checksum", Expr::default().value(":checksum", s(checksum))),
+            None => ("", Expr::default()),
+        };
+        let expr = guard(document, &transition).and(checksum).and(
+            Expr::update(format!(
+                "SET #status = :uploaded, size_bytes = :size, uploaded_at = :now{set_checksum} \
+                 REMOVE pending_shard, pending_since"
+            ))
             .value(":uploaded", s(DocumentStatus::Uploaded.as_str()))
             .value(":size", n(size))
             .value(":now", n(now)),

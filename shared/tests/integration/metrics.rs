@@ -86,7 +86,7 @@ async fn every_operation_emits_conforming_metrics() {
     assert_eq!(api.put_object(&upload.body, b"Invoice: payment is due".to_vec()).await, 200);
     let confirm = reply_of(handlers::confirm(&app, event_request("confirm.json", &user, Some(&id))).await.unwrap());
     assert_eq!(confirm.status, 200, "{}", confirm.body);
-    let over = reply_of(handlers::upload_url(&app, upload_url_request(&user, "big.txt", Some(1 << 40))).await.unwrap());
+    let over = reply_of(handlers::upload_url(&app, upload_url_request(&user, "big.txt", Some(1 << 30))).await.unwrap());
     assert_eq!(over.status, 413);
     reply_of(handlers::quota(&app, event_request("quota.json", &user, None)).await.unwrap());
 

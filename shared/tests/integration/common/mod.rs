@@ -2,6 +2,8 @@
 //! (Dynoxide, LocalStack with signature checks on, and the functions under `cargo lambda watch`).
 #![allow(dead_code)]
 
+pub mod contract;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 use shared::App;
