@@ -7,10 +7,10 @@ use sandbox::Limits;
 
 use crate::domain::topics::DEFAULT_MAX_TOPICS;
 use crate::domain::QuotaPolicy;
+use crate::domain::{MAX_PART_BYTES, MIN_PART_BYTES};
 pub use crate::error::ConfigError;
 use crate::extract::MAX_TEXT_CHARS;
 use crate::metrics::DEFAULT_NAMESPACE;
-use crate::domain::{MAX_PART_BYTES, MIN_PART_BYTES};
 use crate::xray;
 
 /// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.

@@ -9,15 +9,21 @@ use crate::App;
 /// A document and, once uploaded, a short-lived URL to download it.
 pub async fn get_document(app: &App, user: &UserId, id: DocumentId) -> Result<Option<(Document, Option<String>)>> {
     let Some(document) = app.table.get_document(user, id).await? else { return Ok(None) };
-    let download_url = match document.status {
-        DocumentStatus::Uploaded => Some(
+    let download_url = match downloadable(&document) {
+        true => Some(
             app.storage
                 .presign_download(&document.object_key(), &document.filename, app.config.download_url_expiry)
                 .await?,
         ),
-        DocumentStatus::Pending | DocumentStatus::Rejected => None,
+        false => None,
     };
     Ok(Some((document, download_url)))
+}
+
+/// Only a confirmed document's object is the document: a pending one may not be there yet, a
+/// rejected one is removed.
+fn downloadable(document: &Document) -> bool {
+    document.status == DocumentStatus::Uploaded
 }
 
 /// A page of the user's documents, newest first: all of them, or those filed under `topic`.
@@ -36,4 +42,20 @@ pub async fn list_documents(
 
 pub async fn quota(app: &App, user: &UserId) -> Result<Quota> {
     Ok(app.table.get_quota(user).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_uploaded_document_can_be_downloaded() {
+        let user = UserId::parse("u").unwrap();
+        let mut document = Document::pending(user, "a.txt".into(), "text/plain".into(), None, 0);
+        assert!(!downloadable(&document));
+        document.status = DocumentStatus::Rejected;
+        assert!(!downloadable(&document));
+        document.status = DocumentStatus::Uploaded;
+        assert!(downloadable(&document));
+    }
 }

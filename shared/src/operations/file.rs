@@ -39,3 +39,23 @@ pub async fn file_by_hand(
         RecordOutcome::DocumentGone | RecordOutcome::FiledByUser => FileOutcome::NotFound,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ClassificationStatus;
+
+    #[test]
+    fn the_users_choice_is_filed_as_theirs_and_only_on_documents_that_can_be_classified() {
+        let topic = TopicId::new();
+        let filed = Classification::by_user(Some(topic), Some("start".into()));
+        assert_eq!(
+            (filed.status, filed.topic_id, filed.confidence),
+            (ClassificationStatus::Classified, Some(topic), None)
+        );
+        assert!(filed.is_by_user());
+        let unfiled = Classification::by_user(None, None);
+        assert_eq!((unfiled.status, unfiled.topic_id), (ClassificationStatus::Unclassified, None));
+        assert!(CLASSIFIABLE.contains(&DocumentStatus::Pending) && !CLASSIFIABLE.contains(&DocumentStatus::Rejected));
+    }
+}

@@ -74,7 +74,11 @@ mod tests {
         let mut document =
             Document::pending(UserId::parse("u").unwrap(), "a.pdf".into(), "application/pdf".into(), Some(9), 0);
         document.status = status;
-        document.multipart = multipart.then(|| MultipartUpload { upload_id: "up-1".into(), part_size: 5 << 20 });
+        document.multipart = multipart.then(|| MultipartUpload {
+            upload_id: "up-1".into(),
+            part_size: 5 << 20,
+            checksum_algorithm: None,
+        });
         document
     }
 

@@ -130,7 +130,8 @@ mod tests {
     fn document(multipart: bool, status: DocumentStatus) -> Document {
         let user = UserId::parse("u").unwrap();
         let mut document = Document::pending(user, "a.pdf".into(), "application/pdf".into(), Some(12 << 20), 0);
-        document.multipart = multipart.then(|| MultipartUpload { upload_id: "up".into(), part_size: 5 << 20 });
+        document.multipart =
+            multipart.then(|| MultipartUpload { upload_id: "up".into(), part_size: 5 << 20, checksum_algorithm: None });
         document.status = status;
         document
     }

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use sha2::Digest;
-use shared::model::{DocumentId, UserId};
+use shared::domain::{DocumentId, UserId};
 
 use crate::common::contract::{assert_s3_contract, route, s3_contract_violations, through_recording_proxy};
 use crate::common::{app, assert_detail, new_user, Api};
@@ -228,7 +228,7 @@ async fn a_confirm_after_an_earlier_attempt_completed_the_upload_reads_its_compo
     assert_eq!(api.put_object(&signed.body["parts"][1], last.clone()).await, 200);
     // An earlier confirm completed the upload and failed before its transaction.
     let (owner, document_id) = (UserId::parse(&user).unwrap(), DocumentId::parse(id).unwrap());
-    let key = shared::model::object_key(&owner, document_id);
+    let key = shared::domain::object_key(&owner, document_id);
     let pending = app.table.get_document(&owner, document_id).await.unwrap().unwrap();
     let upload_id = pending.multipart.unwrap().upload_id;
     let parts = app.storage.list_parts(&key, &upload_id).await.unwrap().unwrap();
@@ -247,7 +247,7 @@ async fn a_confirm_after_an_earlier_attempt_completed_the_upload_reads_its_compo
 async fn the_contract_check_fails_a_part_checksum_on_an_upload_created_without_its_algorithm() {
     let recorded = through_recording_proxy(&app().await).await;
     let storage = &recorded.app.storage;
-    let key = shared::model::object_key(&UserId::parse(&new_user()).unwrap(), DocumentId::new());
+    let key = shared::domain::object_key(&UserId::parse(&new_user()).unwrap(), DocumentId::new());
     let upload = storage.start_multipart(&key, "text/plain", None).await.unwrap();
     let bytes = vec![b'o'; 10];
     let lifetime = std::time::Duration::from_secs(60);

@@ -64,11 +64,11 @@ pub async fn route(app: &App, method: Method, path: &str, user: &str, body: Opti
     }
     let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
     let response = match segments[..] {
-        ["api", "documents", "upload-url"] => shared::handlers::upload_url(app, request).await,
-        ["api", "documents", _, "parts"] => shared::handlers::parts(app, request).await,
-        ["api", "documents", _, "confirm"] => shared::handlers::confirm(app, request).await,
-        ["api", "documents", _] if method == Method::DELETE => shared::handlers::delete(app, request).await,
-        ["api", "documents", _] => shared::handlers::documents(app, request).await,
+        ["api", "documents", "upload-url"] => shared::entry::http::upload_url(app, request).await,
+        ["api", "documents", _, "parts"] => shared::entry::http::parts(app, request).await,
+        ["api", "documents", _, "confirm"] => shared::entry::http::confirm(app, request).await,
+        ["api", "documents", _] if method == Method::DELETE => shared::entry::http::delete(app, request).await,
+        ["api", "documents", _] => shared::entry::http::documents(app, request).await,
         _ => panic!("no route for {method} {path}"),
     };
     reply_of(response.expect("the handler answers"))
