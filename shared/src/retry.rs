@@ -5,9 +5,10 @@
 //!   backoff, until shortly before the deadline;
 //! * [`RetryPolicy::RACES`]: a write decided again after losing a race to a concurrent writer
 //!   (a concurrent charge moved the usage, the document changed since it was read, the chosen
-//!   topic went): the loser already holds the new state, so the pauses are short (a few
-//!   milliseconds, jittered, so that many racers for one item spread out instead of colliding
-//!   again), until shortly before the deadline (callers that must not loop cap the count);
+//!   topic went): the loser already holds the new state, so the first pauses are short (a few
+//!   milliseconds, jittered) and grow only while it keeps losing (up to 320 ms), so that many
+//!   racers for one item spread out instead of colliding again, until shortly before the
+//!   deadline (callers that must not loop cap the count);
 //! * [`RetryPolicy::OBJECT_IO`]: an object's body read again when it broke off mid-read.
 //!
 //! Every loop that tries again takes its attempts from one of these (`attempts`), so no retry
@@ -29,7 +30,7 @@ impl RetryPolicy {
     pub const TRANSACTIONS: Self =
         Self { max_attempts: u32::MAX, first_pause: Duration::from_millis(50), max_pause: Duration::from_secs(1) };
     pub const RACES: Self =
-        Self { max_attempts: u32::MAX, first_pause: Duration::from_millis(5), max_pause: Duration::from_millis(40) };
+        Self { max_attempts: u32::MAX, first_pause: Duration::from_millis(5), max_pause: Duration::from_millis(320) };
     pub const OBJECT_IO: Self = Self { max_attempts: 3, first_pause: Duration::ZERO, max_pause: Duration::ZERO };
 
     /// The same policy with at most `attempts` attempts.
