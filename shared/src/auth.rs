@@ -3,6 +3,10 @@
 //! In AWS the API Gateway JWT authorizer has verified the token and put its claims in the
 //! request context. Locally there is no API Gateway, so a local-only mode (enabled by
 //! `LOCAL_JWT_SECRET`) verifies an HS256 bearer token itself.
+//!
+//! A `sub` that arrives as a JSON number is its decimal string, in both: the authorizer's claims
+//! are made strings before the event is read (`entry::http::runtime`), a local token's `sub` is
+//! read as a string or an integer. `UserId::parse` then decides.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -60,8 +64,24 @@ struct Header {
 
 #[derive(Deserialize)]
 struct Claims {
-    sub: String,
+    sub: Subject,
     exp: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Subject {
+    Text(String),
+    Integer(u64),
+}
+
+impl Subject {
+    fn into_string(self) -> String {
+        match self {
+            Subject::Text(text) => text,
+            Subject::Integer(number) => number.to_string(),
+        }
+    }
 }
 
 /// Verifies an HS256 JWT (signature and `exp`) and returns its `sub`.
@@ -84,7 +104,7 @@ pub fn verify_local_token(token: &str, secret: &str, now: i64) -> Result<String,
     if claims.exp <= now {
         return Err(invalid("expired"));
     }
-    Ok(claims.sub)
+    Ok(claims.sub.into_string())
 }
 
 /// Mints a local HS256 token for `sub` valid for `ttl_seconds` (for `make token` and tests).
@@ -111,6 +131,17 @@ mod tests {
     fn minted_token_verifies_and_yields_subject() {
         let token = mint_local_token("alice", "s3cret", 60);
         assert_eq!(verify_local_token(&token, "s3cret", now_unix()).unwrap(), "alice");
+    }
+
+    #[test]
+    fn a_numeric_subject_is_its_decimal_string() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":1234567890,"exp":{}}}"#, now_unix() + 60));
+        let signing_input = format!("{header}.{payload}");
+        let mut mac = HmacSha256::new_from_slice(b"s3cret").unwrap();
+        mac.update(signing_input.as_bytes());
+        let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert_eq!(verify_local_token(&token, "s3cret", now_unix()).unwrap(), "1234567890");
     }
 
     #[test]

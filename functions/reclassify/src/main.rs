@@ -1,4 +1,4 @@
-use lambda_http::{run, service_fn, Error};
+use lambda_http::Error;
 use shared::entry::http;
 use shared::App;
 
@@ -9,5 +9,5 @@ async fn main() -> Result<(), Error> {
     shared::init_tracing();
     let app = App::from_env().await?;
     let classifier = app.classifier()?;
-    run(service_fn(|request| http::reclassify(&app, classifier.as_ref(), request))).await
+    http::run(|request| http::reclassify(&app, classifier.as_ref(), request)).await
 }

@@ -1,4 +1,4 @@
-use lambda_http::{run, service_fn, Error};
+use lambda_http::Error;
 use shared::entry::http;
 use shared::App;
 
@@ -6,5 +6,5 @@ use shared::App;
 async fn main() -> Result<(), Error> {
     shared::init_tracing();
     let app = App::from_env().await?;
-    run(service_fn(|request| http::upload_url(&app, request))).await
+    http::run(|request| http::upload_url(&app, request)).await
 }

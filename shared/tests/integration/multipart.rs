@@ -273,7 +273,7 @@ async fn clean_up_aborts_an_abandoned_multipart_upload() {
     let mut event = crate::common::event_json("upload-url.json");
     event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
     event["body"] = json!(body.to_string());
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let request = crate::common::request_of(event);
     let started = crate::common::reply_of(shared::entry::http::upload_url(&app, request).await.unwrap());
     assert_eq!(started.status, 200, "{}", started.body);
     let id = started.body["document_id"].as_str().unwrap();
@@ -283,7 +283,7 @@ async fn clean_up_aborts_an_abandoned_multipart_upload() {
     parts["requestContext"]["http"]["path"] = json!(format!("/api/documents/{id}/parts"));
     parts["pathParameters"]["id"] = json!(id);
     parts["body"] = json!(json!({ "part_numbers": [1] }).to_string());
-    let request = lambda_http::request::from_str(&parts.to_string()).unwrap();
+    let request = crate::common::request_of(parts);
     let signed = crate::common::reply_of(shared::entry::http::parts(&app, request).await.unwrap());
     assert_eq!(signed.status, 200, "{}", signed.body);
     assert_eq!(api.put_object(&signed.body["parts"][0], vec![b'l'; PART_SIZE]).await, 200);

@@ -16,8 +16,11 @@ use crate::{xray, App};
 
 pub mod codec;
 mod documents;
+pub mod runtime;
 mod topics;
 mod uploads;
+
+pub use runtime::{invoke, run};
 
 /// POST /api/documents/upload-url
 pub async fn upload_url(app: &App, request: Request) -> Result<Response<Body>, Error> {

@@ -163,6 +163,11 @@ pub fn event_json(name: &str) -> Value {
         .expect("event fixtures are JSON")
 }
 
+/// An API Gateway event as the functions decode it (`shared::entry::http::runtime::decode`).
+pub fn request_of(event: Value) -> lambda_http::Request {
+    shared::entry::http::runtime::decode(event).expect("a valid API Gateway event").into()
+}
+
 /// The event `name` as sent for `user` (its JWT `sub`) and, where the route has one, document `id`.
 pub fn event_request(name: &str, user: &str, id: Option<&str>) -> lambda_http::Request {
     let mut event = event_json(name);
@@ -175,7 +180,7 @@ pub fn event_request(name: &str, user: &str, id: Option<&str>) -> lambda_http::R
         }
         event["pathParameters"]["id"] = json!(id);
     }
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+    request_of(event)
 }
 
 /// The upload-url event of `user` for `filename` (text/plain) with an optional declared size.
@@ -187,7 +192,7 @@ pub fn upload_url_request(user: &str, filename: &str, size: Option<u64>) -> lamb
         body["size_bytes"] = json!(size);
     }
     event["body"] = json!(body.to_string());
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+    request_of(event)
 }
 
 /// Status and JSON body of a handler's response.
