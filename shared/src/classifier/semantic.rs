@@ -91,6 +91,9 @@ pub struct SemanticClassifier {
     /// document type.
     pub min_score: f64,
     pub zero_shot: ZeroShot,
+    /// A topic that claims kinds of document may also take a document of another (not
+    /// published) kind from this score.
+    pub claimed_min_score: f64,
     pub learning: Learning,
     /// The table's fingerprint, computed when first needed.
     fingerprint: Arc<OnceLock<u32>>,
@@ -103,6 +106,7 @@ impl SemanticClassifier {
             types,
             min_score: DEFAULT_MIN_SCORE,
             zero_shot: ZeroShot::default(),
+            claimed_min_score: f64::INFINITY,
             learning: Learning::default(),
             fingerprint: Arc::default(),
         }
@@ -177,7 +181,8 @@ impl SemanticClassifier {
                 let claims = types.claims(&self.table, topic);
                 let claimed = claims.iter().map(|&i| evidence[i]).reduce(f64::max);
                 let vetoed = published.is_some_and(|kind| !claims.contains(&kind));
-                (!vetoed && may_take(*score, self.min_score, claimed, strongest), vetoed)
+                let by_score = claimed.is_some() && *score >= self.claimed_min_score;
+                (!vetoed && (by_score || may_take(*score, self.min_score, claimed, strongest)), vetoed)
             })
             .unzip()
     }

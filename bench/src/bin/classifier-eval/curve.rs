@@ -48,6 +48,9 @@ pub fn settings(mut classifier: SemanticClassifier) -> SemanticClassifier {
     if let Some(v) = var("EVAL_MARGIN") {
         classifier.learning.margin = v.parse().expect("EVAL_MARGIN");
     }
+    if let Some(v) = var("EVAL_CLAIMED_MIN_SCORE") {
+        classifier.claimed_min_score = v.parse().expect("EVAL_CLAIMED_MIN_SCORE");
+    }
     if let Some(v) = var("EVAL_CENTRE") {
         classifier.learning.centre = v == "1";
     }
