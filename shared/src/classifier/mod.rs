@@ -6,13 +6,18 @@
 //!   (`embedding`, distilled from all-MiniLM-L6-v2) plus the term score, and what kind of
 //!   document the text is (`document_types`, learnt from a bank of examples). The default when
 //!   the table is there (`CLASSIFIER_MODEL_PATH`, with `CLASSIFIER_DOCUMENT_TYPES_PATH`).
+//! - Every classifier takes the user's examples (`Example`: a topic and the stored
+//!   `DocumentFeatures` of a document filed under it; `examples` documents the cap per topic,
+//!   how they combine and what happens without any). Every verdict of the semantic classifier
+//!   (and Bedrock's, from its fallback) carries the document's features for the service to
+//!   store; `Classifier::features` computes them from a text.
 //! - `bedrock`: an Amazon Bedrock model chooses (when `BEDROCK_MODEL_ID` is set), falling back
 //!   to the offline classifier whenever Bedrock fails, throttles or answers something unusable.
 
 mod bedrock;
 pub mod document_types;
 pub mod embedding;
-mod examples;
+pub mod examples;
 pub mod features;
 mod semantic;
 mod term_match;
