@@ -102,6 +102,7 @@ async fn main() {
     let mut classifiers: Vec<(String, Arc<dyn Classifier>)> =
         vec![("`term-match`, filed from 0.15".into(), Arc::new(TermMatchClassifier::default()))];
     let mut default = None;
+    let (mut claims_of, mut table_of) = (None, None);
     let started = Instant::now();
     match EmbeddingTable::load(&model) {
         Ok(table) => {
@@ -116,7 +117,9 @@ async fn main() {
                     let took = started.elapsed().as_secs_f64() * 1000.0;
                     eprintln!("{} ({count} types) learnt in {took:.1} ms", types_path.display());
                     let name = "`minilm-static` with document types (the default)".to_owned();
-                    let semantic = curve::settings(SemanticClassifier::new(table, Some(Arc::new(types))));
+                    let types = Arc::new(types);
+                    (claims_of, table_of) = (Some(types.clone()), Some(table.clone()));
+                    let semantic = curve::settings(SemanticClassifier::new(table, Some(types)));
                     classifiers.push((name, Arc::new(semantic.clone())));
                     default = Some(semantic);
                 }
@@ -139,6 +142,16 @@ async fn main() {
         );
         println!("| classifier | accuracy | macro-F1 | off-topic filed | on-topic unclassified | on-topic misfiled | time per document |");
         println!("|---|---|---|---|---|---|---|");
+        if let Some(types) = &claims_of {
+            let claims: Vec<String> = topics
+                .iter()
+                .map(|(key, t)| {
+                    let kinds: Vec<&str> = types.claims(&table_of.clone().unwrap(), t).iter().map(|&i| types.keys()[i].as_str()).collect();
+                    format!("{key}: {}", if kinds.is_empty() { "none".into() } else { kinds.join(", ") })
+                })
+                .collect();
+            println!("Kinds claimed: {}.\n", claims.join("; "));
+        }
         let mut details = String::new();
         for (name, classifier) in &classifiers {
             let (row, detail) = evaluate(name, classifier.as_ref(), &topics, &documents).await;
