@@ -73,7 +73,8 @@ pub(super) fn similarities(
     // least two topics have examples) is taken out of every vector compared: a letter from the
     // vet and one from the tax office read alike until it is.
     let centroids: Vec<Vec<f64>> = own.iter().filter(|v| !v.is_empty()).map(|v| mean(v, dimensions)).collect();
-    let common = if learning.centre && centroids.len() >= 2 { mean(&centroids, dimensions) } else { vec![0.0; dimensions] };
+    let common =
+        if learning.centre && centroids.len() >= 2 { mean(&centroids, dimensions) } else { vec![0.0; dimensions] };
     let centre = |v: &[f64]| -> Vec<f64> { v.iter().zip(&common).map(|(x, c)| x - c).collect() };
     let document = centre(&document.vector().into_iter().map(f64::from).collect::<Vec<_>>());
     own.iter()
@@ -147,7 +148,7 @@ mod tests {
         let topics = [a, b, c];
         let learning = |combine| Learning { combine, centre: false, ..Learning::default() };
         let centroid = similarities(&document, &topics, &examples, &learning(Combine::Centroid));
-        assert!((centroid[0].unwrap() - 0.7071).abs() < 0.01, "{centroid:?}");
+        assert!((centroid[0].unwrap() - std::f64::consts::FRAC_1_SQRT_2).abs() < 0.01, "{centroid:?}");
         assert!((centroid[1].unwrap() + 1.0).abs() < 0.01);
         assert_eq!(centroid[2], None, "no examples");
         let nearest = similarities(&document, &topics, &examples, &learning(Combine::Nearest(1)));
@@ -162,7 +163,7 @@ mod tests {
         let document = DocumentFeatures::new(1, &[1.0, 0.0]);
         let other_model = Example { topic: a.id, features: DocumentFeatures::new(2, &[1.0, 0.0]) };
         let learning = Learning { combine: Combine::Nearest(1), centre: false, ..Learning::default() };
-        assert_eq!(similarities(&document, &[a.clone()], &[other_model], &learning), [None]);
+        assert_eq!(similarities(&document, std::slice::from_ref(&a), &[other_model], &learning), [None]);
         let mut examples: Vec<Example> = (0..EXAMPLES_PER_TOPIC).map(|_| example(&a, &[0.0, 1.0])).collect();
         examples.push(example(&a, &[1.0, 0.0]));
         let nearest = similarities(&document, &[a], &examples, &learning);

@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn descriptions_written_as_lists_are_split_into_their_phrases() {
-        assert_eq!(description_phrases("vet visits, vaccinations, pet food"), ["vet visits", "vaccinations", "pet food"]);
+        assert_eq!(
+            description_phrases("vet visits, vaccinations, pet food"),
+            ["vet visits", "vaccinations", "pet food"]
+        );
         assert_eq!(
             description_phrases("tax returns and letters from the tax office"),
             ["tax returns", "letters from the tax office"]

@@ -258,7 +258,8 @@ mod tests {
     fn examples_raise_a_topics_score_and_let_it_take_the_document() {
         let (learnt, by_examples) = ([Some(0.8), Some(0.2), None, Some(0.9)], [true, false, false, true]);
         let vetoed = [false, false, false, true];
-        let (scores, eligible) = with_examples(&[0.3, 0.5, 0.4, 0.1], &[false, true, false, false], &vetoed, &learnt, &by_examples);
+        let (scores, eligible) =
+            with_examples(&[0.3, 0.5, 0.4, 0.1], &[false, true, false, false], &vetoed, &learnt, &by_examples);
         assert_eq!(scores, [0.8, 0.5, 0.4, 0.9]);
         assert_eq!(eligible, [true, true, false, false], "a vetoed topic takes nothing, examples or not");
     }

@@ -94,7 +94,7 @@ pub async fn learning_curve(
             }
             let (mut correct, mut total, mut off, mut off_filed) = (0, 0, 0, 0);
             let started = Instant::now();
-            for (i, document) in documents.iter().enumerate().filter(|(i, _)| !chosen[*i]) {
+            for document in documents.iter().zip(&chosen).filter(|(_, chosen)| !**chosen).map(|(d, _)| d) {
                 let verdict = classifier.classify(&document.text, &user_topics, &examples).await;
                 let filed = verdict.filed_under();
                 let predicted = filed.map_or(NONE, |id| topics.iter().find(|(_, t)| t.id == id).unwrap().0.as_str());
@@ -115,7 +115,6 @@ pub async fn learning_curve(
                         document.file, document.label, ranked[0].1, ranked[0].0, ranked[1].1, ranked[1].0
                     );
                 }
-                let _ = i;
             }
             took += started.elapsed().as_secs_f64() * 1e6 / total.max(1) as f64;
             accuracy += correct as f64 / total.max(1) as f64;

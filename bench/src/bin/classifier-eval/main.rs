@@ -73,11 +73,7 @@ pub fn load(corpus: &std::path::Path) -> (Vec<(String, Topic)>, Vec<Labelled>) {
         .map(|line| {
             let (file, label) = line.split_once('\t').expect("file<TAB>label");
             let bytes = std::fs::read(corpus.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-            Labelled {
-                file: file.to_owned(),
-                label: label.trim().to_owned(),
-                text: text_of(file, &bytes),
-            }
+            Labelled { file: file.to_owned(), label: label.trim().to_owned(), text: text_of(file, &bytes) }
         })
         .collect();
     (topics, documents)
@@ -146,7 +142,8 @@ async fn main() {
             let claims: Vec<String> = topics
                 .iter()
                 .map(|(key, t)| {
-                    let kinds: Vec<&str> = types.claims(&table_of.clone().unwrap(), t).iter().map(|&i| types.keys()[i].as_str()).collect();
+                    let table = table_of.as_ref().expect("the table the bank was learnt with");
+                    let kinds: Vec<&str> = types.claims(table, t).iter().map(|&i| types.keys()[i].as_str()).collect();
                     format!("{key}: {}", if kinds.is_empty() { "none".into() } else { kinds.join(", ") })
                 })
                 .collect();
