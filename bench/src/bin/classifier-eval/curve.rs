@@ -26,6 +26,7 @@ pub struct Point {
 }
 
 /// The service's defaults, changed by `EVAL_PHRASES` (0/1), `EVAL_CHUNK` (tokens, 0: off),
+/// `EVAL_PUBLISHED` (0/1), `EVAL_CENTRE` (0/1), `EVAL_CLAIMED_MIN_SCORE`,
 /// `EVAL_COMBINE` (`centroid`, `nearest1`, `nearest3`...), `EVAL_MIN_SIMILARITY`, `EVAL_MARGIN`
 /// and `EVAL_MIN_SCORE`, for experiments.
 pub fn settings(mut classifier: SemanticClassifier) -> SemanticClassifier {
@@ -92,9 +93,23 @@ pub async fn learning_curve(
                     examples.push(Example { topic: topic.id, features: features[i].clone() });
                 }
             }
+            // `EVAL_AUTOMATIC=<score>`: documents filed from that score in a first pass count as
+            // examples of their topic too (never of themselves), as confident automatic filings
+            // the user let stand would.
+            let mut automatic: Vec<(usize, Example)> = Vec::new();
+            if let Some(least) = std::env::var("EVAL_AUTOMATIC").ok().and_then(|v| v.parse::<f64>().ok()) {
+                for i in (0..documents.len()).filter(|&i| !chosen[i]) {
+                    let verdict = classifier.classify(&documents[i].text, &user_topics, &examples).await;
+                    if let Some((topic, _)) = verdict.best.filter(|(_, score)| verdict.filed && *score >= least) {
+                        automatic.push((i, Example { topic, features: features[i].clone() }));
+                    }
+                }
+            }
             let (mut correct, mut total, mut off, mut off_filed) = (0, 0, 0, 0);
             let started = Instant::now();
-            for document in documents.iter().zip(&chosen).filter(|(_, chosen)| !**chosen).map(|(d, _)| d) {
+            for (i, document) in documents.iter().enumerate().filter(|(i, _)| !chosen[*i]) {
+                let mut examples = examples.clone();
+                examples.extend(automatic.iter().filter(|(j, _)| *j != i).map(|(_, e)| e.clone()));
                 let verdict = classifier.classify(&document.text, &user_topics, &examples).await;
                 let filed = verdict.filed_under();
                 let predicted = filed.map_or(NONE, |id| topics.iter().find(|(_, t)| t.id == id).unwrap().0.as_str());
