@@ -18,7 +18,7 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Classifier, Verdict, VerdictFuture};
+use super::{Classifier, DocumentFeatures, Example, Verdict, VerdictFuture};
 use crate::domain::Topic;
 
 /// The instructions given to the model unless `BEDROCK_PROMPT` replaces them.
@@ -85,21 +85,30 @@ impl BedrockClassifier {
         let answer = answer_text(output.body().as_ref()).ok_or("the model answered no message")?;
         let best = chosen_topic(&answer, topics)?;
         // The model decides whether a topic fits: anything it names is filed.
-        Ok(Verdict { filed: best.is_some(), best, classified_by: format!("bedrock:{}", self.model_id), fallback: None })
+        let classified_by = format!("bedrock:{}", self.model_id);
+        // The offline classifier's features, so that the document can become an example.
+        let features = self.fallback.features(text);
+        Ok(Verdict { filed: best.is_some(), best, classified_by, fallback: None, features })
     }
 }
 
 impl Classifier for BedrockClassifier {
-    fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic]) -> VerdictFuture<'a> {
+    fn features(&self, text: &str) -> Option<DocumentFeatures> {
+        self.fallback.features(text)
+    }
+
+    /// The model reads the topics and the text, not the examples; the offline classifier it
+    /// falls back to gets them.
+    fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic], examples: &'a [Example]) -> VerdictFuture<'a> {
         Box::pin(async move {
             if topics.is_empty() {
-                return self.fallback.classify(text, topics).await;
+                return self.fallback.classify(text, topics, examples).await;
             }
             match self.ask(text, topics).await {
                 Ok(verdict) => verdict,
                 Err(reason) => {
                     tracing::warn!(model = self.model_id, reason, "Bedrock did not decide; term matching decides");
-                    Verdict { fallback: Some(reason), ..self.fallback.classify(text, topics).await }
+                    Verdict { fallback: Some(reason), ..self.fallback.classify(text, topics, examples).await }
                 }
             }
         })

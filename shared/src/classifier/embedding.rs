@@ -8,9 +8,7 @@ mod table_file;
 
 use std::path::Path;
 
-use unicode_normalization::UnicodeNormalization;
-use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
-
+use super::wordpiece::{basic_words, Vocabulary};
 use table_file::{Bytes, Mapping, Reader};
 
 const MAGIC: &[u8; 4] = b"SEMB";
@@ -118,9 +116,20 @@ impl EmbeddingTable {
     /// The text's vector: the weighted mean of its tokens' rows minus the centre; zero when it
     /// has no weighted token.
     pub fn embed(&self, text: &str) -> Vec<f32> {
+        self.embed_ids(self.tokens(text).take(MAX_TOKENS))
+    }
+
+    /// The vectors of the text's successive runs of `size` tokens (of its first `MAX_TOKENS`),
+    /// as `embed` gives each: a long document's parts, each about one thing.
+    pub fn embed_chunks(&self, text: &str, size: usize) -> Vec<Vec<f32>> {
+        let ids: Vec<u32> = self.tokens(text).take(MAX_TOKENS).collect();
+        ids.chunks(size.max(1)).map(|chunk| self.embed_ids(chunk.iter().copied())).collect()
+    }
+
+    fn embed_ids(&self, ids: impl Iterator<Item = u32>) -> Vec<f32> {
         let mut sum = vec![0f32; self.dimensions];
         let mut total = 0f32;
-        for id in self.tokens(text).take(MAX_TOKENS) {
+        for id in ids {
             let weight = self.weights[id as usize];
             if weight != 0.0 {
                 let row = &self.bytes[self.rows_at + id as usize * self.dimensions..][..self.dimensions];
@@ -135,83 +144,30 @@ impl EmbeddingTable {
         sum.iter().zip(&self.center).map(|(s, c)| s / total - c).collect()
     }
 
+    /// Which table this is, for features computed with it (`features`): a hash of its size,
+    /// centre and row scales, which any new distillation changes. About 0.1 ms: computed once,
+    /// when first needed, not at start-up.
+    pub fn fingerprint(&self) -> u32 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let header = [self.weights.len() as f32, self.dimensions as f32];
+        for value in header.iter().chain(&self.center).chain(&self.scales) {
+            for byte in value.to_le_bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        (hash ^ (hash >> 32)) as u32
+    }
+
     /// WordPiece ids of `text` (no `[CLS]`/`[SEP]`), as the model's tokenizer gives them.
     pub fn token_ids(&self, text: &str) -> Vec<u32> {
         self.tokens(text).collect()
     }
 
     fn tokens<'a>(&'a self, text: &str) -> impl Iterator<Item = u32> + 'a {
-        basic_words(text).into_iter().flat_map(|word| self.word_pieces(&word))
+        basic_words(text)
+            .into_iter()
+            .flat_map(|word| self.vocabulary.word_pieces(&self.bytes, &word, self.unknown, self.max_word_chars))
     }
-
-    /// Greedy longest-match-first; a word with a part no piece matches is one `[UNK]`.
-    fn word_pieces(&self, word: &str) -> Vec<u32> {
-        let chars: Vec<(usize, char)> = word.char_indices().collect();
-        if chars.len() > self.max_word_chars {
-            return vec![self.unknown];
-        }
-        let boundary = |i: usize| chars.get(i).map_or(word.len(), |(at, _)| *at);
-        let (mut ids, mut start, mut piece) = (Vec::new(), 0, String::new());
-        while start < chars.len() {
-            let found = (start + 1..=chars.len()).rev().find_map(|end| {
-                piece.clear();
-                if start > 0 {
-                    piece.push_str("##");
-                }
-                piece.push_str(&word[boundary(start)..boundary(end)]);
-                self.vocabulary.get(&self.bytes, piece.as_bytes()).map(|id| (id, end))
-            });
-            match found {
-                Some((id, end)) => {
-                    ids.push(id);
-                    start = end;
-                }
-                None => return vec![self.unknown],
-            }
-        }
-        ids
-    }
-}
-
-/// The vocabulary's index: open addressing over the pieces' bytes in the file (FNV-1a), with
-/// ids, not strings, in its slots.
-struct Vocabulary {
-    /// (offset in the file, length) of each id's piece.
-    pieces: Vec<(u32, u16)>,
-    /// `id + 1`, 0 for an empty slot; a power of two, at most half full.
-    slots: Vec<u32>,
-}
-
-impl Vocabulary {
-    fn new(bytes: &[u8], pieces: Vec<(u32, u16)>) -> Self {
-        let mut slots = vec![0u32; (pieces.len() * 2).next_power_of_two()];
-        let mask = slots.len() - 1;
-        for (id, (at, len)) in pieces.iter().enumerate() {
-            let mut slot = fnv(&bytes[*at as usize..][..*len as usize]) as usize & mask;
-            while slots[slot] != 0 {
-                slot = (slot + 1) & mask;
-            }
-            slots[slot] = id as u32 + 1;
-        }
-        Self { pieces, slots }
-    }
-
-    fn get(&self, bytes: &[u8], piece: &[u8]) -> Option<u32> {
-        let mask = self.slots.len() - 1;
-        let mut slot = fnv(piece) as usize & mask;
-        loop {
-            let id = self.slots[slot].checked_sub(1)?;
-            let (at, len) = self.pieces[id as usize];
-            if &bytes[at as usize..][..len as usize] == piece {
-                return Some(id);
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -224,76 +180,9 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-/// BERT's basic tokeniser, uncased: clean, space out CJK ideographs, strip accents, lowercase,
-/// split on whitespace and around every punctuation character.
-fn basic_words(text: &str) -> Vec<String> {
-    let mut cleaned = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '\0' || c == '\u{FFFD}' || is_control(c) {
-            continue;
-        }
-        if is_whitespace(c) {
-            cleaned.push(' ');
-        } else if is_cjk(c) {
-            cleaned.extend([' ', c, ' ']);
-        } else {
-            cleaned.push(c);
-        }
-    }
-    let folded: String = cleaned
-        .nfd()
-        .filter(|c| c.general_category() != GeneralCategory::NonspacingMark)
-        .flat_map(char::to_lowercase)
-        .collect();
-    let mut words = Vec::new();
-    for chunk in folded.split_whitespace() {
-        let mut word = String::new();
-        for c in chunk.chars() {
-            if is_punctuation(c) {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-                words.push(c.to_string());
-            } else {
-                word.push(c);
-            }
-        }
-        if !word.is_empty() {
-            words.push(word);
-        }
-    }
-    words
-}
-
-fn is_whitespace(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r') || c.general_category() == GeneralCategory::SpaceSeparator
-}
-
-fn is_control(c: char) -> bool {
-    !matches!(c, '\t' | '\n' | '\r')
-        && matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format)
-}
-
-fn is_punctuation(c: char) -> bool {
-    matches!(c as u32, 33..=47 | 58..=64 | 91..=96 | 123..=126)
-        || c.general_category_group() == GeneralCategoryGroup::Punctuation
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0x2A700..=0x2B73F | 0x2B740..=0x2B81F
-        | 0x2B820..=0x2CEAF | 0xF900..=0xFAFF | 0x2F800..=0x2FA1F)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn words_are_cleaned_folded_and_split_at_punctuation() {
-        assert_eq!(basic_words("Crème  Brûlée: £4.50!"), ["creme", "brulee", ":", "£4", ".", "50", "!"]);
-        assert_eq!(basic_words("a\u{200B}b\tc\u{00A0}d 東京"), ["ab", "c", "d", "東", "京"]);
-        assert_eq!(basic_words("“quoted”—dash"), ["“", "quoted", "”", "—", "dash"]);
-    }
 
     impl EmbeddingTable {
         /// `tiny_table`, for other modules' tests.

@@ -6,20 +6,30 @@
 //!   (`embedding`, distilled from all-MiniLM-L6-v2) plus the term score, and what kind of
 //!   document the text is (`document_types`, learnt from a bank of examples). The default when
 //!   the table is there (`CLASSIFIER_MODEL_PATH`, with `CLASSIFIER_DOCUMENT_TYPES_PATH`).
+//! - Every classifier takes the user's examples (`Example`: a topic and the stored
+//!   `DocumentFeatures` of a document filed under it; `examples` documents the cap per topic,
+//!   how they combine and what happens without any). Every verdict of the semantic classifier
+//!   (and Bedrock's, from its fallback) carries the document's features for the service to
+//!   store; `Classifier::features` computes them from a text.
 //! - `bedrock`: an Amazon Bedrock model chooses (when `BEDROCK_MODEL_ID` is set), falling back
 //!   to the offline classifier whenever Bedrock fails, throttles or answers something unusable.
 
 mod bedrock;
 pub mod document_types;
 pub mod embedding;
+pub mod examples;
+pub mod features;
 mod semantic;
 mod term_match;
+mod wordpiece;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use bedrock::{BedrockClassifier, DEFAULT_BEDROCK_PROMPT};
-pub use semantic::{SemanticClassifier, SEMANTIC};
+pub use examples::{Combine, Learning, EXAMPLES_PER_TOPIC};
+pub use features::{DocumentFeatures, Example};
+pub use semantic::{SemanticClassifier, ZeroShot, SEMANTIC};
 pub use term_match::{TermMatchClassifier, TERM_MATCH};
 
 use crate::domain::{Topic, TopicId};
@@ -36,6 +46,10 @@ pub struct Verdict {
     pub classified_by: String,
     /// Why the configured classifier did not decide, when a fallback did.
     pub fallback: Option<String>,
+    /// The document's features, to store on it: once the user files it (or lets it stand), it
+    /// becomes an example of its topic. `None` from a classifier without features (term
+    /// matching).
+    pub features: Option<DocumentFeatures>,
 }
 
 pub type VerdictFuture<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
@@ -43,7 +57,16 @@ pub type VerdictFuture<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
 /// Scores text against topics. A classifier always decides: one that depends on a service falls
 /// back to an offline one rather than fail the document.
 pub trait Classifier: Send + Sync + std::fmt::Debug {
-    fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic]) -> VerdictFuture<'a>;
+    /// The verdict on `text` among the user's `topics`, given `examples`: documents of this
+    /// user already filed under some of those topics (most recent first; see `examples` for
+    /// how they count). Examples of other topics, or of another model, are ignored.
+    fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic], examples: &'a [Example]) -> VerdictFuture<'a>;
+
+    /// The features of `text` that its verdict carries (`Verdict::features`); `None` from a
+    /// classifier that has none.
+    fn features(&self, _text: &str) -> Option<DocumentFeatures> {
+        None
+    }
 }
 
 impl Verdict {
@@ -64,4 +87,40 @@ fn topic_texts(topic: &Topic) -> Vec<String> {
         return vec![topic.name.clone()];
     }
     vec![topic.name.clone(), topic.description.clone(), format!("{}: {}", topic.name, topic.description)]
+}
+
+/// The phrases of a description written as a list ("vet visits, vaccinations, pet food", "tax
+/// returns and letters from the tax office"), each one a text of its own beside `topic_texts`;
+/// none when the description is one phrase.
+fn description_phrases(description: &str) -> Vec<String> {
+    let phrases: Vec<String> = description
+        .split([',', ';', '/', '\n', '|'])
+        .flat_map(|part| part.split(" and ").flat_map(|p| p.split(" or ")).flat_map(|p| p.split(" & ")))
+        .map(|p| p.trim().trim_matches(['.', '-', '*']).trim().to_owned())
+        .filter(|p| p.chars().any(char::is_alphanumeric))
+        .collect();
+    if phrases.len() < 2 {
+        return Vec::new();
+    }
+    phrases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_written_as_lists_are_split_into_their_phrases() {
+        assert_eq!(
+            description_phrases("vet visits, vaccinations, pet food"),
+            ["vet visits", "vaccinations", "pet food"]
+        );
+        assert_eq!(
+            description_phrases("tax returns and letters from the tax office"),
+            ["tax returns", "letters from the tax office"]
+        );
+        assert_eq!(description_phrases("- plumber\n- roof;"), ["plumber", "roof"]);
+        assert!(description_phrases("Car stuff").is_empty());
+        assert!(description_phrases("").is_empty());
+    }
 }

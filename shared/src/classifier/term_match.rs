@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use super::{highest, Classifier, Verdict, VerdictFuture};
+use super::{highest, Classifier, Example, Verdict, VerdictFuture};
 use crate::domain::{Topic, TopicId};
 
 /// The default classifier: offline and deterministic. Each topic's name (counted twice) and
@@ -31,13 +31,15 @@ pub const DEFAULT_MIN_SCORE: f64 = 0.15;
 pub const TERM_MATCH: &str = "term-match";
 
 impl Classifier for TermMatchClassifier {
-    fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic]) -> VerdictFuture<'a> {
+    /// Term matching has no features: `examples` are ignored.
+    fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic], _examples: &'a [Example]) -> VerdictFuture<'a> {
         let best = self.best_topic(text, topics);
         let verdict = Verdict {
             filed: best.is_some_and(|(_, score)| score >= self.min_score),
             best,
             classified_by: TERM_MATCH.to_owned(),
             fallback: None,
+            features: None,
         };
         Box::pin(std::future::ready(verdict))
     }

@@ -136,7 +136,8 @@ async fn record(
     let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
     while attempts.next().await {
         let topics = app.table.list_topics(&document.owner).await?;
-        let verdict = classifier.classify(text, &topics).await;
+        // The user's examples are not stored yet: none.
+        let verdict = classifier.classify(text, &topics, &[]).await;
         if let Some(reason) = &verdict.fallback {
             tracing::warn!(user = document.owner.as_str(), id = %document.id, reason, "classifier fell back");
             app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
@@ -227,6 +228,7 @@ mod tests {
             filed,
             classified_by: "minilm-static".into(),
             fallback: None,
+            features: None,
         };
         let filed = classification_of(verdict(true), "text");
         assert_eq!(

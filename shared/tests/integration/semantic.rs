@@ -46,7 +46,7 @@ fn corpus_topics() -> Vec<(String, Topic)> {
 
 async fn filed_under(classifier: &SemanticClassifier, text: &str, topics: &[(String, Topic)]) -> Option<String> {
     let user_topics: Vec<Topic> = topics.iter().map(|(_, t)| t.clone()).collect();
-    let verdict = classifier.classify(text, &user_topics).await;
+    let verdict = classifier.classify(text, &user_topics, &[]).await;
     assert!(verdict.best.is_some(), "a best topic and its score are recorded, filed or not");
     let filed = verdict.filed_under()?;
     topics.iter().find(|(_, t)| t.id == filed).map(|(key, _)| key.clone())

@@ -1,12 +1,20 @@
-//! `make eval`: the service's offline classifiers on a labelled corpus (default
-//! `eval/classification/corpus`: `topics.json`, `labels.tsv` with `file<TAB>topic key` or
-//! `none`, and the documents). Prints accuracy, macro-F1 (the topics and "none"), how many
-//! off-topic documents were filed, the confusions and the time per document, as Markdown.
+//! `make eval`: the service's offline classifiers on labelled corpora (arguments: corpus
+//! folders; default the development corpora in `eval/classification`, held-out ones left out).
+//! A corpus is `topics.json`, `labels.tsv` with `file<TAB>topic key` or `none`, and the
+//! documents: `.txt`/`.md`, `.pdf` and `.docx`, whose text is extracted in-process as the service
+//! extracts it (`shared::extract::extract_text`). Prints, per corpus, as Markdown: accuracy,
+//! macro-F1 (the topics and "none"), how many off-topic documents were filed, the confusions and
+//! the time per document; then the learning curve (`curve`): the same with 0, 1, 3 and 5
+//! documents of each topic filed by hand as examples, the rest scored; and a summary table of
+//! every corpus.
 //!
 //! Each classifier decides as in `classify`, with its defaults: term matching; the semantic
 //! classifier with the table `make model` built (or `CLASSIFIER_MODEL_PATH`), by score alone;
 //! and with the document-type bank (or `CLASSIFIER_DOCUMENT_TYPES_PATH`), as the service runs
-//! it. Figures, not assertions.
+//! it. Experiments change the defaults through `EVAL_*` variables (`settings`). Figures, not
+//! assertions.
+
+mod curve;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,16 +28,27 @@ use shared::classifier::document_types::DocumentTypes;
 use shared::classifier::embedding::EmbeddingTable;
 use shared::classifier::{Classifier, SemanticClassifier, TermMatchClassifier};
 use shared::domain::{Topic, TopicId};
+use shared::extract::{extract_text, Format};
 
-const NONE: &str = "none";
+pub const NONE: &str = "none";
 
-struct Labelled {
-    file: String,
-    label: String,
-    text: String,
+pub struct Labelled {
+    pub file: String,
+    pub label: String,
+    pub text: String,
 }
 
-fn load(corpus: &std::path::Path) -> (Vec<(String, Topic)>, Vec<Labelled>) {
+/// A document's text, extracted by its file's extension.
+fn text_of(file: &str, bytes: &[u8]) -> String {
+    let format = match file.rsplit('.').next() {
+        Some("pdf") => Format::Pdf,
+        Some("docx") => Format::Docx,
+        _ => Format::Text,
+    };
+    extract_text(format, bytes).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+pub fn load(corpus: &std::path::Path) -> (Vec<(String, Topic)>, Vec<Labelled>) {
     let read = |name: &str| {
         std::fs::read_to_string(corpus.join(name)).unwrap_or_else(|e| panic!("{}: {e}", corpus.join(name).display()))
     };
@@ -54,66 +73,98 @@ fn load(corpus: &std::path::Path) -> (Vec<(String, Topic)>, Vec<Labelled>) {
         .map(|line| {
             let (file, label) = line.split_once('\t').expect("file<TAB>label");
             let bytes = std::fs::read(corpus.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-            Labelled {
-                file: file.to_owned(),
-                label: label.trim().to_owned(),
-                text: String::from_utf8_lossy(&bytes).into(),
-            }
+            Labelled { file: file.to_owned(), label: label.trim().to_owned(), text: text_of(file, &bytes) }
         })
         .collect();
     (topics, documents)
 }
 
+/// The development corpora: everything in `eval/classification` but held-out corpora scored
+/// once by someone else (pass those as arguments).
+const DEFAULT_CORPORA: [&str; 6] = ["corpus", "heldout", "heldout2", "heldout3", "heldout4", "household"];
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let corpus = std::env::args().nth(1).map(PathBuf::from).unwrap_or(root.join("eval/classification/corpus"));
+    let mut corpora: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    if corpora.is_empty() {
+        corpora = DEFAULT_CORPORA.iter().map(|c| root.join("eval/classification").join(c)).collect();
+    }
     let model =
         std::env::var("CLASSIFIER_MODEL_PATH").map(PathBuf::from).unwrap_or(root.join("target/model/static-128.bin"));
-    let (topics, documents) = load(&corpus);
     let types_path = std::env::var("CLASSIFIER_DOCUMENT_TYPES_PATH")
         .map(PathBuf::from)
         .unwrap_or(root.join("target/model/document-types.json"));
     let mut classifiers: Vec<(String, Arc<dyn Classifier>)> =
         vec![("`term-match`, filed from 0.15".into(), Arc::new(TermMatchClassifier::default()))];
+    let mut default = None;
+    let (mut claims_of, mut table_of) = (None, None);
     let started = Instant::now();
     match EmbeddingTable::load(&model) {
         Ok(table) => {
             eprintln!("{} loaded in {:.1} ms", model.display(), started.elapsed().as_secs_f64() * 1000.0);
             let table = Arc::new(table);
-            let by_score = SemanticClassifier::new(table.clone(), None);
+            let by_score = curve::settings(SemanticClassifier::new(table.clone(), None));
             let name = format!("`minilm-static` by score alone, filed from {:.3}", by_score.min_score);
             classifiers.push((name, Arc::new(by_score)));
             let started = Instant::now();
             match DocumentTypes::load(&types_path, table.clone()).map(|types| (types.keys().len(), types)) {
-                Ok((count, types)) => {
+                Ok((count, types)) if std::env::var("EVAL_NO_TYPES").is_err() => {
                     let took = started.elapsed().as_secs_f64() * 1000.0;
                     eprintln!("{} ({count} types) learnt in {took:.1} ms", types_path.display());
                     let name = "`minilm-static` with document types (the default)".to_owned();
-                    classifiers.push((name, Arc::new(SemanticClassifier::new(table, Some(Arc::new(types))))));
+                    let types = Arc::new(types);
+                    (claims_of, table_of) = (Some(types.clone()), Some(table.clone()));
+                    let semantic = curve::settings(SemanticClassifier::new(table, Some(types)));
+                    classifiers.push((name, Arc::new(semantic.clone())));
+                    default = Some(semantic);
                 }
+                Ok(_) => default = Some(curve::settings(SemanticClassifier::new(table, None))),
                 Err(error) => eprintln!("no document types ({error}): run `make model`"),
             }
         }
         Err(error) => eprintln!("no semantic classifier ({error}): run `make model`"),
     }
-    println!(
-        "Corpus `{}`: {} documents, {} topics, {} on-topic, {} off-topic.\n",
-        corpus.strip_prefix(&root).unwrap_or(&corpus).display(),
-        documents.len(),
-        topics.len(),
-        documents.iter().filter(|d| d.label != NONE).count(),
-        documents.iter().filter(|d| d.label == NONE).count()
-    );
-    println!("| classifier | accuracy | macro-F1 | off-topic filed | on-topic unclassified | on-topic misfiled | time per document |");
-    println!("|---|---|---|---|---|---|---|");
-    let mut details = String::new();
-    for (name, classifier) in &classifiers {
-        let (row, detail) = evaluate(name, classifier.as_ref(), &topics, &documents).await;
-        println!("{row}");
-        details.push_str(&detail);
+    let mut summary = Vec::new();
+    for corpus in &corpora {
+        let (topics, documents) = load(corpus);
+        let name = corpus.strip_prefix(&root).unwrap_or(corpus).display().to_string();
+        println!(
+            "## Corpus `{name}`: {} documents, {} topics, {} on-topic, {} off-topic.\n",
+            documents.len(),
+            topics.len(),
+            documents.iter().filter(|d| d.label != NONE).count(),
+            documents.iter().filter(|d| d.label == NONE).count()
+        );
+        println!("| classifier | accuracy | macro-F1 | off-topic filed | on-topic unclassified | on-topic misfiled | time per document |");
+        println!("|---|---|---|---|---|---|---|");
+        if let Some(types) = &claims_of {
+            let claims: Vec<String> = topics
+                .iter()
+                .map(|(key, t)| {
+                    let table = table_of.as_ref().expect("the table the bank was learnt with");
+                    let kinds: Vec<&str> = types.claims(table, t).iter().map(|&i| types.keys()[i].as_str()).collect();
+                    format!("{key}: {}", if kinds.is_empty() { "none".into() } else { kinds.join(", ") })
+                })
+                .collect();
+            println!("Kinds claimed: {}.\n", claims.join("; "));
+        }
+        let mut details = String::new();
+        for (name, classifier) in &classifiers {
+            let (row, detail) = evaluate(name, classifier.as_ref(), &topics, &documents).await;
+            println!("{row}");
+            details.push_str(&detail);
+        }
+        println!("{details}");
+        if let Some(semantic) = &default {
+            let curve = curve::learning_curve(semantic, &topics, &documents).await;
+            println!("{}", curve::table(&curve));
+            summary.push((name, curve));
+        }
     }
-    println!("{details}");
+    if !summary.is_empty() {
+        println!("{}", curve::summary(&summary));
+    }
 }
 
 /// One table row, and the per-class F1 and the documents it got wrong.
@@ -128,7 +179,7 @@ async fn evaluate(
     let started = Instant::now();
     let mut rows = Vec::new();
     for document in documents {
-        let verdict = classifier.classify(&document.text, &user_topics).await;
+        let verdict = classifier.classify(&document.text, &user_topics, &[]).await;
         let predicted = verdict.filed_under().map_or(NONE, |id| key_of[&id]);
         rows.push((document, predicted, verdict.best.map_or(0.0, |(_, score)| score)));
     }
