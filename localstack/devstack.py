@@ -53,7 +53,8 @@ class Stack:
         self.dynamodb_port = int(os.environ.get("DYNAMODB_PORT", ports["dynamodb"]))
         self.localstack_port = int(os.environ.get("LOCALSTACK_PORT", ports["localstack"]))
         self.web_port = int(os.environ.get("WEB_PORT", ports["web"]))
-        self.other_web_port = ports.get("other_web")
+        # The page on an origin the bucket's CORS does not allow: the port after the page's.
+        self.other_web_port = int(os.environ.get("OTHER_WEB_PORT", self.web_port + 1)) if "other_web" in ports else None
         self.storage = os.environ.get("STORAGE") or "localstack"
         if self.storage not in STORAGES:
             sys.exit(f"STORAGE={self.storage}: expected one of {', '.join(STORAGES)}")
