@@ -166,18 +166,48 @@ function documentRow(doc, topics) {
   const topic = document.createElement("td");
   topic.className = "topic";
   topic.dataset.status = doc.classification_status;
+  const byUser = doc.classified_by === "user";
   if (doc.classification_status === "classified") {
     topic.textContent = topics.get(doc.topic_id) ?? "…";
     const confidence = document.createElement("span");
     confidence.className = "confidence";
-    confidence.textContent = ` ${Math.round((doc.confidence ?? 0) * 100)}%`;
+    confidence.textContent = byUser ? " (filed by you)" : ` ${Math.round((doc.confidence ?? 0) * 100)}%`;
     topic.append(confidence);
   } else {
     topic.textContent = { no_text: "no text", failed: "could not read" }[doc.classification_status]
       ?? doc.classification_status ?? "";
-    if (doc.classification_reason) topic.title = doc.classification_reason;
+    if (doc.classification_status === "unclassified") {
+      const why = document.createElement("span");
+      why.className = "confidence";
+      why.textContent = byUser ? " (by you)"
+        : doc.confidence != null ? ` (no topic fits: best match ${Math.round(doc.confidence * 100)}%)` : "";
+      topic.append(why);
+    }
+    if (doc.classification_reason) {
+      topic.title = doc.classification_reason;
+      const reason = document.createElement("span");
+      reason.className = "confidence";
+      reason.textContent = ` (${doc.classification_reason})`;
+      topic.append(reason);
+    }
   }
   const actions = document.createElement("td");
+  if ((doc.status === "uploaded" || doc.status === "pending") && topics.size > 0) {
+    // Filing by hand: the user's choice, which no automatic classification replaces.
+    const choose = document.createElement("select");
+    choose.className = "file-under";
+    choose.setAttribute("aria-label", `Topic of ${doc.filename}`);
+    choose.append(new Option("(no topic)", ""), ...[...topics].map(([id, topicName]) => new Option(topicName, id)));
+    choose.value = doc.classification_status === "classified" ? doc.topic_id : "";
+    choose.onchange = async () => {
+      const topicId = choose.value || null;
+      const reply = await api("PUT", `/api/documents/${doc.id}/topic`, { topic_id: topicId });
+      if (reply.status !== 200) showMessage(describeError(reply.status, reply.body), "error");
+      else showMessage(topicId ? `Filed ${doc.filename} under ${topics.get(topicId)}.` : `${doc.filename} is under no topic now.`);
+      await refresh();
+    };
+    actions.append(choose);
+  }
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "link";
@@ -193,8 +223,22 @@ function documentRow(doc, topics) {
   return row;
 }
 
+// Every topic, page after page (a user has at most MAX_TOPICS_PER_USER of them).
+async function fetchTopics() {
+  const topics = [];
+  let cursor = "";
+  for (let pages = 0; pages < 100; pages++) {
+    const { status, body } = await api("GET", `/api/topics?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    if (status !== 200) return { status, body };
+    topics.push(...body.items);
+    if (!body.next_cursor) break;
+    cursor = body.next_cursor;
+  }
+  return { status: 200, body: topics };
+}
+
 async function loadTopics() {
-  const { status, body } = await api("GET", "/api/topics");
+  const { status, body } = await fetchTopics();
   if (status !== 200) return showMessage(describeError(status, body), "error");
   topicNames = new Map(body.map((t) => [t.id, t.name]));
   $("topics").replaceChildren(...body.map((topic) => {
@@ -334,12 +378,15 @@ async function uploadInParts(file, onProgress) {
     }
   }
   if (!entry) {
+    // Created with SHA-256 as its checksum algorithm: storage then takes (and checks) the SHA-256
+    // signed into every part's URL, and keeps the object's composite checksum.
     const start = await api("POST", "/api/documents/upload-url", {
       filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size, multipart: true,
+      checksum_algorithm: "SHA256",
     });
     if (start.status !== 200) throw new Error(describeError(start.status, start.body));
     const { part_size: partSize, part_count: partCount } = start.body.multipart;
-    entry = { id: start.body.document_id, name: file.name, tag, partSize, partCount };
+    entry = { id: start.body.document_id, name: file.name, tag, partSize, partCount, checksummed: true };
     rememberUpload(entry);
   }
   const { partSize, partCount } = entry;
@@ -354,12 +401,14 @@ async function uploadInParts(file, onProgress) {
   const sliceOf = (n) => file.slice((n - 1) * partSize, (n - 1) * partSize + lengthOf(n));
   for (let i = 0; i < missing.length; i += 100) {
     const batch = missing.slice(i, i + 100);
-    // Each part's SHA-256 is signed into its URL: storage refuses any other bytes for it.
-    const checksums = {};
-    for (const n of batch) checksums[n] = await sha256Base64(sliceOf(n));
-    const { status, body } = await api("POST", `/api/documents/${entry.id}/parts`, {
-      part_numbers: batch, checksums_sha256: checksums,
-    });
+    // Each part's SHA-256 is signed into its URL: storage refuses any other bytes for it. An
+    // upload remembered from before checksums (no `checksummed`) cannot take them: none is sent.
+    const request = { part_numbers: batch };
+    if (entry.checksummed) {
+      request.checksums_sha256 = {};
+      for (const n of batch) request.checksums_sha256[n] = await sha256Base64(sliceOf(n));
+    }
+    const { status, body } = await api("POST", `/api/documents/${entry.id}/parts`, request);
     if (status !== 200) throw new Error(describeError(status, body));
     for (const part of body.parts) urls.set(part.part_number, part);
   }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use shared::model::{Document, DocumentId, UserId};
+use shared::domain::{Document, DocumentId, UserId};
 use shared::App;
 
 const COLD_RUNS: usize = 7;
@@ -57,7 +57,7 @@ async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
     let owner = UserId::parse(user).unwrap();
     let document =
         Document::pending(owner.clone(), "bench.txt".into(), "text/plain".into(), None, shared::auth::now_unix());
-    app.table.create_document(&invocation(), &document).await.unwrap().unwrap();
+    assert_eq!(app.table.create_document(&invocation(), &document).await.unwrap(), shared::table::Write::Done);
     let body = b"Invoice: payment due to the vendor within 30 days.".to_vec();
     let size = body.len() as u64;
     app.storage
@@ -70,9 +70,9 @@ async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
         .await
         .unwrap();
     if confirm {
-        let outcome = shared::workflows::confirm(app, &invocation(), &owner, document.id).await.unwrap();
+        let outcome = shared::operations::confirm::confirm(app, &invocation(), &owner, document.id).await.unwrap();
         assert!(
-            matches!(outcome, shared::workflows::ConfirmOutcome::Uploaded { size_bytes, .. } if size_bytes == size)
+            matches!(outcome, shared::operations::confirm::ConfirmOutcome::Uploaded { size_bytes, .. } if size_bytes == size)
         );
     }
     document.id
@@ -117,7 +117,7 @@ async fn workloads(app: &App) -> Vec<Workload> {
     let to_classify = staged_document(app, &user, true).await;
     let mut s3 = fixture("s3-put.json");
     s3["Records"][0]["s3"]["bucket"]["name"] = json!(app.config.bucket_name);
-    s3["Records"][0]["s3"]["object"]["key"] = json!(shared::model::object_key(&owner, to_classify));
+    s3["Records"][0]["s3"]["object"]["key"] = json!(shared::domain::object_key(&owner, to_classify));
     classify.resize(n, s3);
     let get = http_event("documents-get.json", &user, Some(staged_document(app, &user, true).await));
     let confirm_traced = confirm.split_off(n);
@@ -304,9 +304,9 @@ fn handler_cpu(handler: Handler, events: Vec<Value>) -> Duration {
             let before = thread_cpu_ns();
             for request in requests {
                 let response = match handler {
-                    Handler::UploadUrl => shared::handlers::upload_url(&app, request).await,
-                    Handler::Confirm => shared::handlers::confirm(&app, request).await,
-                    Handler::Quota => shared::handlers::quota(&app, request).await,
+                    Handler::UploadUrl => shared::entry::http::upload_url(&app, request).await,
+                    Handler::Confirm => shared::entry::http::confirm(&app, request).await,
+                    Handler::Quota => shared::entry::http::quota(&app, request).await,
                 };
                 assert!(response.unwrap().status().is_success(), "{handler:?}");
             }
@@ -343,7 +343,7 @@ async fn confirm_throughput(app: Arc<App>, clients: usize, total: usize, one_use
                 loop {
                     let Some(event) = queue.lock().await.pop() else { return };
                     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-                    let response = shared::handlers::confirm(&app, request).await.unwrap();
+                    let response = shared::entry::http::confirm(&app, request).await.unwrap();
                     assert_eq!(response.status(), 200);
                 }
             })
@@ -504,7 +504,7 @@ async fn main() {
          (billed duration from the warm p50 measured here against the local stack: in AWS each backend call takes longer, so \
          duration is a lower bound) and list prices (`bench/src/cost.rs` says where each comes from).\n\n{}",
         machine(),
-        shared::http::rfc3339(shared::auth::now_unix()),
+        shared::entry::http::codec::rfc3339(shared::auth::now_unix()),
         table,
         cost_table
     );

@@ -48,10 +48,18 @@
 //!
 //! `MissingKeyForbidden` and `StaleReads` count as injected, and towards `max_times`, only when
 //! they changed an answer; the other faults whenever their rule fires.
+//!
+//! # S3's contract
+//!
+//! The proxy records every S3 request it receives ([`FaultProxy::recorded`]: headers, sizes, the
+//! XML of multipart creation and completion, never object bytes); [`contract::check`] holds them
+//! to the S3 rules the emulators do not enforce.
 
+pub mod contract;
 mod dynamodb;
 mod operation;
 mod proxy;
+mod recording;
 mod reply;
 mod rules;
 mod s3;
@@ -87,6 +95,7 @@ impl FaultProxy {
             writes: Mutex::new(WriteLog::new()),
             requests: Mutex::default(),
             injected: Mutex::default(),
+            recorded: Mutex::default(),
             answers: AtomicU64::new(0),
         });
         tokio::spawn(proxy::accept(listener, shared.clone()));
@@ -124,6 +133,11 @@ impl FaultProxy {
         self.shared.injected.lock().unwrap().clone()
     }
 
+    /// The S3 requests received so far, in order, for [`contract::check`].
+    pub fn recorded(&self) -> Vec<contract::RecordedRequest> {
+        self.shared.recorded.lock().unwrap().clone()
+    }
+
     /// Requests received since the last call, by operation.
     pub fn take_requests(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.shared.requests.lock().unwrap())
@@ -138,6 +152,8 @@ struct Shared {
     writes: Mutex<WriteLog>,
     requests: Mutex<BTreeMap<String, u64>>,
     injected: Mutex<BTreeMap<String, u64>>,
+    /// S3 requests as received, with their answers' status.
+    recorded: Mutex<Vec<contract::RecordedRequest>>,
     /// Answers the proxy made up, to derive request ids from.
     answers: AtomicU64,
 }

@@ -22,7 +22,7 @@ use crate::dynamodb::{self, CancellationReason};
 use crate::operation::{is_json_protocol, operation};
 use crate::reply::reply;
 use crate::rules::{Fault, RequestFacts};
-use crate::{s3, Shared};
+use crate::{recording, s3, Shared};
 
 /// Accepts client connections until the runtime shuts down.
 pub(crate) async fn accept(listener: TcpListener, shared: Arc<Shared>) {
@@ -41,7 +41,8 @@ async fn serve_client(stream: TcpStream, shared: Arc<Shared>) {
     let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(client), service).await;
 }
 
-/// Answers one request. An `Err` makes hyper close the client connection without an answer.
+/// Answers one request, and records it when it is an S3 one. An `Err` makes hyper close the
+/// client connection without an answer.
 async fn handle(
     request: Request<Incoming>,
     shared: Arc<Shared>,
@@ -51,6 +52,27 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map_err(|_| Failure::CloseConnection)?.to_bytes();
     let operation = operation(&parts);
+    if is_json_protocol(&operation) {
+        return respond(parts, body, operation, shared, upstream, abort).await;
+    }
+    let mut record = recording::request(&parts, &operation, &body);
+    let answer = match respond(parts, body, operation, shared.clone(), upstream, abort).await {
+        Ok(answer) => Ok(recording::answer(&mut record, answer).await),
+        Err(failure) => Err(failure),
+    };
+    shared.recorded.lock().unwrap().push(record);
+    answer
+}
+
+/// The answer to one request: a fault's, or the upstream's.
+async fn respond(
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    operation: String,
+    shared: Arc<Shared>,
+    upstream: Arc<tokio::sync::Mutex<Upstream>>,
+    abort: Arc<AtomicBool>,
+) -> Result<Response<Full<Bytes>>, Failure> {
     let json_protocol = is_json_protocol(&operation);
     // What the faults read from DynamoDB bodies; `Null` for S3 or an unreadable body.
     let json = if json_protocol { serde_json::from_slice(&body).unwrap_or(Value::Null) } else { Value::Null };

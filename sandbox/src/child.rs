@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::process;
 
-use crate::Task;
+use crate::{syscall_filter, Task};
 
 /// Environment variable naming the task; set only in the child's (otherwise empty) environment.
 pub(crate) const TASK_ENV: &str = "SANDBOX_TASK";
@@ -21,7 +21,9 @@ pub(crate) const EXIT_PROTOCOL_ERROR: i32 = 5;
 /// Call first thing in `main`, before any runtime or thread is started: when this process was
 /// started as a sandbox child, runs the named task on stdin and exits; otherwise returns.
 ///
-/// Synchronous and runtime-free, so the child starts fast: it reads all of stdin, runs the task,
+/// Synchronous and runtime-free, so the child starts fast: it arms its parent-death signal,
+/// installs its system-call filter (after which it can open no file or socket, start no program,
+/// process or thread, and signal or read no other process), reads all of stdin, runs the task,
 /// writes the output to stdout and exits 0; an `Err` goes to stderr with exit code 3, a panic
 /// with exit code 4 (the default panic hook has already written the message to stderr).
 pub fn run_child_if_requested(tasks: &[(&str, Task)]) {
@@ -33,6 +35,11 @@ pub fn run_child_if_requested(tasks: &[(&str, Task)]) {
     std::env::remove_var(TASK_ENV);
     std::env::remove_var(PARENT_PID_ENV);
     die_with_parent(parent_pid);
+    // Before a byte of input is read: from here on the child can compute, read stdin, write
+    // stdout and stderr, and exit; nothing else (see `syscall_filter`).
+    if let Err(e) = syscall_filter::install() {
+        fail(EXIT_PROTOCOL_ERROR, &format!("installing the system-call filter: {e}"));
+    }
 
     // All of stdin first, and only then the task lookup: EOF arrives after the parent has set
     // this process's limits (see `command`), and an early exit would race with that.

@@ -50,6 +50,9 @@ pub(crate) fn build(executable: &Path, task: &str) -> Command {
     // hostile input has no business seeing. The task name (and the parent's pid, for the
     // parent-death check) go to the child only; the parent's own environment is never modified.
     command.env_clear().env(TASK_ENV, task).env(PARENT_PID_ENV, std::process::id().to_string());
+    // Its own process group (posix_spawn sets it, so no fork of the parent): killing the group
+    // at the deadline kills anything the child started, were its filter ever to let it.
+    command.process_group(0);
     command
 }
 

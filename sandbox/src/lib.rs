@@ -22,11 +22,22 @@
 //!
 //! Protocol: the input goes to the child's stdin, the output comes from its stdout; a task's
 //! `Err` message (or a panic or crash report) comes from its stderr, bounded; the exit status
-//! says which. Linux only (`/proc`, `prctl`, `RLIMIT_*` semantics).
+//! says which. Linux only (`/proc`, `prctl`, seccomp, `RLIMIT_*` semantics), x86-64 and aarch64.
+//!
+//! Isolation, for the day a parser is wrong (they are pure Rust, so this is defence in depth):
+//! - the child starts with an empty environment and installs a system-call filter on itself
+//!   before it reads its input (`syscall_filter`): it cannot open files (`/proc/<parent>/environ`
+//!   or `/mem` included), make sockets, execute programs, create processes or threads, or read
+//!   or signal another process;
+//! - the parent makes itself non-dumpable ([`Sandbox::new`]), so that even without the filter a
+//!   process of the same (non-root) user cannot read its `/proc/<pid>/environ` or memory;
+//! - the child leads its own process group, which is killed at the deadline, on oversized
+//!   output and on cancellation; it dies with its parent (`PR_SET_PDEATHSIG`).
 
 mod child;
 mod command;
 mod outcome;
+mod syscall_filter;
 
 use std::io;
 use std::path::PathBuf;
@@ -88,7 +99,16 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// A sandbox allowing at most `max_concurrent_children` (at least 1) children at once.
+    ///
+    /// Makes this whole process non-dumpable (`PR_SET_DUMPABLE` 0): its `/proc/<pid>/environ`,
+    /// `mem` and `maps` then need `CAP_SYS_PTRACE` to read, and no process of the same user can
+    /// attach to it. The cost is nothing a Lambda function uses: no core dumps, no debugger
+    /// attaching, no `/proc/<pid>/io` or `fd` for another non-root process (an extension); the
+    /// process itself still reads its own `/proc/self`.
     pub fn new(max_concurrent_children: usize) -> Self {
+        // SAFETY: a plain prctl flag. It cannot fail for these arguments; were it to, the child's
+        // filter still keeps it out of /proc.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) };
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent_children.max(1))),
             executable: Arc::new(command::own_executable()),
@@ -111,13 +131,16 @@ impl Sandbox {
     pub async fn run(&self, task: &str, input: &[u8], limits: &Limits) -> Result<Vec<u8>, SandboxError> {
         // Held until the child has been reaped, so "at most n children" counts zombies too.
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
-        let mut child = command::build(&self.executable, task)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| SandboxError::Spawn(e.to_string()))?;
+        let mut guarded = GroupKilledOnDrop(
+            command::build(&self.executable, task)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| SandboxError::Spawn(e.to_string()))?,
+        );
+        let child = &mut guarded.0;
         // Before any input is written: the child cannot start its task until stdin reaches EOF.
         let limited = child.id().ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH));
         if let Err(e) = limited.and_then(|pid| command::limit_child(pid, limits)) {
@@ -150,13 +173,33 @@ impl Sandbox {
             Err(_elapsed) => Err(SandboxError::TimedOut),
         };
         if result.is_err() {
-            // Timed out or output too large: the child may still be running. Kill it and reap it
-            // now (no zombie, and the permit frees a slot only once the process is gone). Both
-            // calls are harmless when the child has already exited and been reaped.
+            // Timed out or output too large: the child may still be running. Kill its group and
+            // reap it now (no zombie, and the permit frees a slot only once the process is gone).
+            // All harmless when the child has already exited and been reaped.
+            kill_group(child);
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
         result
+    }
+}
+
+/// A child whose process group is killed when it is dropped unreaped: `run` cancelled
+/// (`kill_on_drop` then kills the child itself and tokio reaps it in the background).
+struct GroupKilledOnDrop(tokio::process::Child);
+
+impl Drop for GroupKilledOnDrop {
+    fn drop(&mut self) {
+        kill_group(&self.0);
+    }
+}
+
+/// SIGKILL to the group the child leads, while the child is unreaped: its pid, and so its group
+/// id, cannot have been reused then (`id()` is `None` once tokio has reaped it).
+fn kill_group(child: &tokio::process::Child) {
+    if let Some(group) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+        // SAFETY: kill takes plain integers; a negative pid names the process group.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
     }
 }
 

@@ -58,6 +58,8 @@ fn signal_name(signal: i32) -> String {
         libc::SIGILL => "SIGILL".to_owned(),
         libc::SIGFPE => "SIGFPE".to_owned(),
         libc::SIGTERM => "SIGTERM".to_owned(),
+        // The system-call filter's answer to a call through a foreign ABI.
+        libc::SIGSYS => "SIGSYS".to_owned(),
         other => other.to_string(),
     }
 }

@@ -12,8 +12,8 @@ use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::domain::UserId;
 use crate::error::ApiError;
-use crate::model::UserId;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -29,7 +29,7 @@ pub async fn sdk_config() -> SdkConfig {
 /// Throttling, 5xx answers and lost connections are retried by the SDK (the standard mode's
 /// classification), five attempts in all, with jittered backoff short enough for a function that
 /// answers an HTTP request within seconds: a burst of throttling should cost milliseconds, not a
-/// failed upload. Transactions add their own retries on top (see `table::DocumentTable::transact`).
+/// failed upload. Transactions add their own retries on top (`retry::RetryPolicy::TRANSACTIONS`).
 fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(5)

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use sandbox::Limits;
 
+use crate::domain::topics::DEFAULT_MAX_TOPICS;
+use crate::domain::QuotaPolicy;
 pub use crate::error::ConfigError;
 use crate::extract::MAX_TEXT_CHARS;
 use crate::metrics::DEFAULT_NAMESPACE;
-use crate::model::MIN_PART_BYTES;
-use crate::table::QuotaPolicy;
+use crate::domain::{MAX_PART_BYTES, MIN_PART_BYTES};
 use crate::xray;
 
 /// Content types accepted at upload-url unless `ALLOWED_CONTENT_TYPES` says otherwise.
@@ -45,6 +46,8 @@ pub struct Config {
     pub pending_upload_max_age: Duration,
     /// At most this many pending uploads per user (upload-url answers 429 beyond).
     pub max_pending_uploads: u64,
+    /// At most this many topics per user (creating one more answers 429).
+    pub max_topics: u64,
     /// Size of each part of a multipart upload but the last (at least S3's 5 MiB).
     pub multipart_part_size: u64,
     /// Items per Query page of the pending index, and pages one clean-up run may read.
@@ -135,6 +138,7 @@ impl Config {
             classifier_document_types_path: non_empty("CLASSIFIER_DOCUMENT_TYPES_PATH").map(Into::into),
             warm_connections: flag("WARM_CONNECTIONS")?,
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
+            max_topics: number("MAX_TOPICS_PER_USER", DEFAULT_MAX_TOPICS)?.max(1),
             multipart_part_size: number("MULTIPART_PART_SIZE_BYTES", 8 * 1024 * 1024)?,
             metrics_namespace: non_empty("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             bedrock_model_id: non_empty("BEDROCK_MODEL_ID"),
@@ -148,9 +152,9 @@ impl Config {
                 ),
             },
         };
-        if config.multipart_part_size < MIN_PART_BYTES {
+        if !(MIN_PART_BYTES..=MAX_PART_BYTES).contains(&config.multipart_part_size) {
             return Err(ConfigError::Inconsistent(format!(
-                "MULTIPART_PART_SIZE_BYTES ({}) is below S3's smallest part ({MIN_PART_BYTES} bytes)",
+                "MULTIPART_PART_SIZE_BYTES ({}) is outside S3's part sizes ({MIN_PART_BYTES} to {MAX_PART_BYTES} bytes)",
                 config.multipart_part_size
             )));
         }
@@ -177,7 +181,11 @@ impl Config {
     }
 
     pub fn quota_policy(&self) -> QuotaPolicy {
-        QuotaPolicy { default_limit_bytes: self.default_quota_bytes, max_pending_uploads: self.max_pending_uploads }
+        QuotaPolicy {
+            default_limit_bytes: self.default_quota_bytes,
+            max_pending_uploads: self.max_pending_uploads,
+            max_topics: self.max_topics,
+        }
     }
 }
 

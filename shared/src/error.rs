@@ -1,10 +1,10 @@
-//! The one error type of the HTTP API and its single mapping to an HTTP response.
+//! The one error type of the HTTP API and its single mapping to an HTTP response; operations'
+//! and adapters' errors become it here, at the edge.
 
 use lambda_http::http::StatusCode;
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::model::ModelError;
+use crate::domain::{InputError, QuotaExceeded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -14,14 +14,6 @@ pub enum ConfigError {
     Invalid { name: &'static str, value: String },
     #[error("inconsistent configuration: {0}")]
     Inconsistent(String),
-}
-
-/// The body of a 413: how much is used, the limit, and what did not fit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct QuotaExceeded {
-    pub used_bytes: u64,
-    pub limit_bytes: u64,
-    pub rejected_bytes: u64,
 }
 
 /// Every failure a handler can answer with. Each variant is one status code; the body is
@@ -93,13 +85,25 @@ impl ApiError {
     }
 }
 
-/// Refused client input: 422, or 415 for a content type, or 401 for a token subject.
-impl From<ModelError> for ApiError {
-    fn from(error: ModelError) -> Self {
+/// An operation's failure: refused input as its status, anything else a 500 whose cause is
+/// logged (never answered).
+impl From<crate::operations::OperationError> for ApiError {
+    fn from(error: crate::operations::OperationError) -> Self {
+        use crate::operations::OperationError;
         match error {
-            ModelError::Invalid(detail) => Self::Invalid(detail),
-            ModelError::UnsupportedMediaType(detail) => Self::UnsupportedMediaType(detail),
-            ModelError::InvalidSubject => Self::Unauthorized(error.to_string()),
+            OperationError::Input(input) => input.into(),
+            other => Self::internal("an operation failed", other),
+        }
+    }
+}
+
+/// Refused client input: 422, or 415 for a content type, or 401 for a token subject.
+impl From<InputError> for ApiError {
+    fn from(error: InputError) -> Self {
+        match error {
+            InputError::Invalid(detail) => Self::Invalid(detail),
+            InputError::UnsupportedMediaType(detail) => Self::UnsupportedMediaType(detail),
+            InputError::InvalidSubject => Self::Unauthorized(error.to_string()),
         }
     }
 }
@@ -129,8 +133,8 @@ mod tests {
 
     #[test]
     fn model_errors_map_to_client_errors() {
-        assert_eq!(ApiError::from(ModelError::Invalid("x".into())).status().as_u16(), 422);
-        assert_eq!(ApiError::from(ModelError::UnsupportedMediaType("x".into())).status().as_u16(), 415);
-        assert_eq!(ApiError::from(ModelError::InvalidSubject).status().as_u16(), 401);
+        assert_eq!(ApiError::from(InputError::Invalid("x".into())).status().as_u16(), 422);
+        assert_eq!(ApiError::from(InputError::UnsupportedMediaType("x".into())).status().as_u16(), 415);
+        assert_eq!(ApiError::from(InputError::InvalidSubject).status().as_u16(), 401);
     }
 }

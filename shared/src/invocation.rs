@@ -21,11 +21,20 @@ impl Invocation {
     /// From the Lambda context: its request id (the same for every retry of an asynchronous
     /// event) and deadline (Unix milliseconds).
     pub fn from_context(context: &lambda_http::Context) -> Self {
+        Self::from_context_or(context, DEFAULT_BUDGET)
+    }
+
+    /// As [`Self::from_context`], with `budget` when the context has no usable deadline. This is
+    /// the one place that turns Lambda's deadline into time left.
+    pub fn from_context_or(context: &lambda_http::Context, budget: Duration) -> Self {
         let id = if context.request_id.is_empty() { random_id() } else { context.request_id.clone() };
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
         let budget = match context.deadline.checked_sub(now_ms) {
             Some(left) if left > 0 && left < 16 * 60 * 1000 => Duration::from_millis(left),
-            _ => DEFAULT_BUDGET,
+            _ => {
+                tracing::debug!(deadline_ms = context.deadline, "no usable deadline; allowing {budget:?}");
+                budget
+            }
         };
         Self { id, deadline: Instant::now() + budget }
     }
@@ -37,6 +46,11 @@ impl Invocation {
 
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// The time left until the deadline.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 
     /// Whether waiting `pause` still leaves time to try once more and answer.

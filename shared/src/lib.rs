@@ -1,24 +1,34 @@
-//! Everything the Lambda functions share: configuration, identity, the HTTP mapping, the domain
-//! rules and the DynamoDB and S3 adapters. A function's `main.rs` only wires these together.
+//! Everything the Lambda functions share. `docs/ARCHITECTURE.md` draws it; in short:
+//!
+//! * `entry`: the entry points (HTTP routes, S3 object events, the schedule): decode, call one
+//!   operation, encode;
+//! * `operations`: one module per thing a user or the system does, combining the rules with
+//!   the adapters;
+//! * `domain`: the types and the rules (quota, document states, topics, input validation), with
+//!   no AWS types and no I/O;
+//! * `table` (DynamoDB) and `storage` (S3): the adapters, which only map;
+//! * around them: `config`, `clients` (the one place AWS clients are built), `auth`, `error`
+//!   (the HTTP error and its mapping), `invocation` and `retry` (deadlines and retry budgets),
+//!   `metrics`, `xray`, `classifier`, `extract`, `sniff`.
+//!
+//! A function's `main.rs` only wires these together.
 
 pub mod auth;
 pub mod classifier;
-pub mod classify;
-pub mod cleanup;
 pub mod clients;
 pub mod config;
+pub mod domain;
+pub mod entry;
 pub mod error;
 pub mod extract;
-pub mod handlers;
-pub mod http;
 pub mod invocation;
 pub mod metrics;
-pub mod model;
+pub mod operations;
+pub mod retry;
 mod sdk;
 pub mod sniff;
 pub mod storage;
 pub mod table;
-pub mod workflows;
 pub mod xray;
 
 pub use config::Config;
@@ -31,6 +41,8 @@ use table::DocumentTable;
 /// Extraction children one process runs at once: a function handles one event at a time, so
 /// two are enough and bound the memory they can take together.
 const EXTRACTION_CHILDREN: usize = 2;
+/// The longest init waits for the connections to open.
+const WARM_UP_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a handler works with; built once per process, in `main`, before the first event.
 #[derive(Clone, Debug)]
@@ -76,14 +88,15 @@ impl App {
     /// does not pay the TCP and TLS handshakes. Any answer (even "not found" or "access denied"
     /// for these probe keys) leaves its connection in the pool; failures are ignored.
     async fn warm_connections(&self) {
+        let invocation = Invocation::standalone(WARM_UP_BUDGET);
         let dynamodb = self.table.warm_up();
-        let s3 = self.storage.object_size("users/connection-warm-up");
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async { tokio::join!(dynamodb, s3) }).await;
+        let s3 = self.storage.object_size(&invocation, "users/connection-warm-up");
+        let _ = tokio::time::timeout(WARM_UP_BUDGET, async { tokio::join!(dynamodb, s3) }).await;
     }
 }
 
 /// Logging as Lambda expects it: JSON lines when `AWS_LAMBDA_LOG_FORMAT` is `JSON`, each with
-/// the runtime's request id (and the operation, see `handlers`), at `LOG_LEVEL` (else Lambda's
+/// the runtime's request id (and the operation, see `entry::http`), at `LOG_LEVEL` (else Lambda's
 /// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO). `template.yaml` lets Lambda pass every
 /// line and sets `LOG_LEVEL`: Lambda's own filter would also drop the metric lines.
 ///

@@ -108,10 +108,17 @@ def read_state() -> State:
             cursor = body["next_cursor"]
             if not cursor:
                 break
-        topics = session.get(f"{base}/api/topics", timeout=TIMEOUT)
-        if topics.status_code != 200:
-            return State(error=f"GET /api/topics answered {topics.status_code}: {topics.text[:200]}")
-        state.topics = {topic["id"] for topic in topics.json()}
+        cursor = None
+        for _ in range(1000):
+            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            topics = session.get(f"{base}/api/topics", params=params, timeout=TIMEOUT)
+            if topics.status_code != 200:
+                return State(error=f"GET /api/topics answered {topics.status_code}: {topics.text[:200]}")
+            body = topics.json()
+            state.topics.update(topic["id"] for topic in body["items"])
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
     except (requests.RequestException, ValueError, KeyError, TypeError) as error:
         return State(error=f"{type(error).__name__}: {error}")
     return state

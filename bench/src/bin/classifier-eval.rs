@@ -19,7 +19,7 @@ use std::sync::Arc;
 use shared::classifier::document_types::DocumentTypes;
 use shared::classifier::embedding::EmbeddingTable;
 use shared::classifier::{Classifier, SemanticClassifier, TermMatchClassifier};
-use shared::model::{Topic, TopicId};
+use shared::domain::{Topic, TopicId};
 
 const NONE: &str = "none";
 

@@ -1,5 +1,5 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use shared::classify::handle_s3_event;
+use shared::entry::object_events::handle_s3_event;
 use shared::App;
 
 #[tokio::main(flavor = "current_thread")]

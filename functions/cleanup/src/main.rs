@@ -1,9 +1,10 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use shared::{cleanup, App};
+use shared::entry::schedule;
+use shared::App;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::init_tracing();
     let app = App::from_env().await?;
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| cleanup::handle(&app, event))).await
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| schedule::handle(&app, event))).await
 }

@@ -1,9 +1,10 @@
 use lambda_http::{run, service_fn, Error};
-use shared::{handlers, App};
+use shared::entry::http;
+use shared::App;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::init_tracing();
     let app = App::from_env().await?;
-    run(service_fn(|request| handlers::delete(&app, request))).await
+    run(service_fn(|request| http::delete(&app, request))).await
 }

@@ -1,5 +1,6 @@
 use lambda_http::{run, service_fn, Error};
-use shared::{handlers, App};
+use shared::entry::http;
+use shared::App;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -8,5 +9,5 @@ async fn main() -> Result<(), Error> {
     shared::init_tracing();
     let app = App::from_env().await?;
     let classifier = app.classifier()?;
-    run(service_fn(|request| handlers::reclassify(&app, classifier.as_ref(), request))).await
+    run(service_fn(|request| http::reclassify(&app, classifier.as_ref(), request))).await
 }

@@ -3,7 +3,7 @@
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let Some(user) = args.next().filter(|u| shared::model::UserId::parse(u).is_ok()) else {
+    let Some(user) = args.next().filter(|u| shared::domain::UserId::parse(u).is_ok()) else {
         eprintln!("usage: mint-token <user> [ttl-seconds]  (user: letters, digits and -_.:@|+=)");
         std::process::exit(2);
     };

@@ -1,7 +1,7 @@
 //! Sets or clears a user's own storage limit: `set-user-limit <user> <bytes|default>`.
 //! Uses the deployment's configuration (TABLE_NAME, endpoints, credentials) from the environment.
 
-use shared::model::UserId;
+use shared::domain::UserId;
 use shared::App;
 
 #[tokio::main(flavor = "current_thread")]

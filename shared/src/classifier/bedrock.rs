@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Classifier, Verdict, VerdictFuture};
-use crate::model::Topic;
+use crate::domain::Topic;
 
 /// The instructions given to the model unless `BEDROCK_PROMPT` replaces them.
 pub const DEFAULT_BEDROCK_PROMPT: &str = "You file a user's documents under the user's own topics. \
@@ -162,7 +162,7 @@ struct Answer {
 
 /// Reads the model's answer: the first JSON object in it, whose `topic` must be one of the
 /// numbers offered (or null: none fits) and whose `confidence` is clamped to 0..=1.
-fn chosen_topic(answer: &str, topics: &[Topic]) -> Result<Option<(crate::model::TopicId, f64)>, String> {
+fn chosen_topic(answer: &str, topics: &[Topic]) -> Result<Option<(crate::domain::TopicId, f64)>, String> {
     let unusable = || format!("unusable answer: {:?}", answer.chars().take(200).collect::<String>());
     let start = answer.find('{').ok_or_else(unusable)?;
     let mut objects = serde_json::Deserializer::from_str(&answer[start..]).into_iter::<Answer>();
@@ -183,7 +183,7 @@ fn chosen_topic(answer: &str, topics: &[Topic]) -> Result<Option<(crate::model::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TopicId;
+    use crate::domain::TopicId;
 
     fn topics() -> Vec<Topic> {
         ["Invoices", "Recipes"]

@@ -18,7 +18,9 @@
 //! The model is learnt from the examples' text in the process, not generated at build time, so
 //! nothing can drift from this code: about 25-35 ms of one core (release build, here), on a thread
 //! of its own, so that start-up does not wait for it (classify starts in 3.6 ms with or without
-//! the bank: `startup` in the bench).
+//! the bank: `startup` in the bench). Reading and checking the bank (about 1 ms) happens in
+//! [`DocumentTypes::load`], at start-up: a missing, truncated or malformed bank stops start-up
+//! with an error naming the file, and learning, which cannot fail, is all the thread does.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,7 +32,7 @@ use serde::Deserialize;
 
 use super::embedding::EmbeddingTable;
 use super::term_match::{frequencies, words};
-use crate::model::Topic;
+use crate::domain::Topic;
 
 /// A topic claims a type when one of its texts is at least this close to one of the type's
 /// names (cosine in the static embedding): "Salary" claims payslips (0.89), "Travel bookings"
@@ -66,7 +68,7 @@ struct BankType {
 /// a cold start does not wait for it, and the first document waits only for what is left.
 pub struct DocumentTypes {
     learnt: OnceLock<Learnt>,
-    learning: Mutex<Option<JoinHandle<Result<Learnt, DocumentTypesError>>>>,
+    learning: Mutex<Option<JoinHandle<Learnt>>>,
 }
 
 struct Learnt {
@@ -92,23 +94,17 @@ impl std::fmt::Debug for DocumentTypes {
 }
 
 impl DocumentTypes {
-    /// Starts learning from the bundled bank at `path`; the table embeds the types' names. Only
-    /// the file's presence is checked here: reading and parsing it (1 ms) happens on the
-    /// learning thread too, off the cold start. A bank that is there but broken is a broken
-    /// deployment, like a missing layer: every classification then fails loudly (retried, then
-    /// dead-lettered, with an alarm) rather than quietly filing by score alone.
+    /// Reads and checks the bundled bank at `path`, then starts learning from it; the table
+    /// embeds the types' names. A bank that is missing, truncated or malformed is a broken
+    /// deployment, like a missing layer: an `Err` here, so the function does not start (the
+    /// caller names the variable), rather than classifications that fail, or file by score
+    /// alone, later. Only learning (25-35 ms) runs off the cold start, on its own thread.
     pub fn load(path: &Path, table: Arc<EmbeddingTable>) -> Result<Self, DocumentTypesError> {
-        let display = path.display().to_string();
-        match std::fs::metadata(path) {
-            Ok(metadata) if metadata.is_file() => {}
-            Ok(_) => return Err(DocumentTypesError::Invalid { path: display, problem: "not a file".into() }),
-            Err(source) => return Err(DocumentTypesError::Read { path: display, source }),
-        }
-        let path = path.to_owned();
+        let bank = read(path)?;
         let learning = std::thread::Builder::new()
             .name("document-types".into())
-            .spawn(move || read(&path).map(|bank| Learnt::learn(bank, &table)))
-            .map_err(|source| DocumentTypesError::Read { path: display, source })?;
+            .spawn(move || Learnt::learn(bank, &table))
+            .map_err(|source| DocumentTypesError::Read { path: path.display().to_string(), source })?;
         Ok(Self { learnt: OnceLock::new(), learning: Mutex::new(Some(learning)) })
     }
 
@@ -117,8 +113,7 @@ impl DocumentTypes {
         self.learnt.get_or_init(|| {
             let learning = self.learning.lock().unwrap_or_else(PoisonError::into_inner).take();
             match learning.expect("joined only once").join() {
-                Ok(Ok(learnt)) => learnt,
-                Ok(Err(error)) => panic!("{error}"),
+                Ok(learnt) => learnt,
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         })
@@ -146,11 +141,17 @@ impl DocumentTypes {
     }
 }
 
-/// The bundled bank, checked.
+/// The bundled bank, checked: an empty, truncated or malformed file is `Invalid`, naming it.
+/// Nothing is allocated from a claim in the file: JSON has no length header, and `fs::read`
+/// sizes its buffer from the file's real length.
 fn read(path: &Path) -> Result<Bank, DocumentTypesError> {
+    let invalid = |problem: String| DocumentTypesError::Invalid { path: path.display().to_string(), problem };
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => return Err(invalid("not a file".into())),
+        _ => {}
+    }
     let bytes =
         std::fs::read(path).map_err(|source| DocumentTypesError::Read { path: path.display().to_string(), source })?;
-    let invalid = |problem: String| DocumentTypesError::Invalid { path: path.display().to_string(), problem };
     let bank: Bank = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
     if bank.types.is_empty() || bank.types.len() > usize::from(u16::MAX) {
         return Err(invalid(format!("{} types", bank.types.len())));
@@ -224,7 +225,7 @@ impl Learnt {
     }
 
     fn claims(&self, table: &EmbeddingTable, topic: &Topic) -> Vec<usize> {
-        let texts: Vec<Vec<f32>> = super::semantic::topic_texts(topic).iter().map(|t| unit(table.embed(t))).collect();
+        let texts: Vec<Vec<f32>> = super::topic_texts(topic).iter().map(|t| unit(table.embed(t))).collect();
         let affinity: Vec<f64> = self
             .names
             .iter()
@@ -266,4 +267,52 @@ fn unit_tf_idf(idf: &[f64], frequency: &Frequencies) -> Vec<(u32, f64)> {
         return Vec::new();
     }
     weighted.into_iter().map(|(term, w)| (term, w / norm)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BANK: &str = r#"{"types": [{"key": "recipe", "names": ["Recipes"], "examples": ["Preheat the oven."]}]}"#;
+
+    #[test]
+    fn a_truncated_empty_or_malformed_bank_stops_loading_with_its_name() {
+        let table = Arc::new(EmbeddingTable::tiny());
+        let dir = std::env::temp_dir().join(format!("document-types-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let whole = dir.join("bank.json");
+        std::fs::write(&whole, BANK).unwrap();
+        assert_eq!(DocumentTypes::load(&whole, table.clone()).unwrap().keys(), ["recipe"]);
+
+        let broken = [
+            ("empty.json", String::new()),
+            ("truncated.json", BANK[..BANK.len() / 2].to_owned()),
+            ("garbage.json", "PK\u{3}\u{4}\u{0}garbage".to_owned()),
+            ("no-types.json", r#"{"types": []}"#.to_owned()),
+            ("no-names.json", BANK.replace(r#"["Recipes"]"#, "[]")),
+        ];
+        for (name, contents) in broken {
+            let path = dir.join(name);
+            std::fs::write(&path, contents).unwrap();
+            let error = DocumentTypes::load(&path, table.clone()).unwrap_err();
+            assert!(matches!(error, DocumentTypesError::Invalid { .. }), "{name}: {error}");
+            assert!(error.to_string().contains(&path.display().to_string()), "{error}");
+        }
+        let missing = dir.join("missing.json");
+        let error = DocumentTypes::load(&missing, table.clone()).unwrap_err();
+        assert!(matches!(error, DocumentTypesError::Read { .. }) && error.to_string().contains("missing.json"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn every_truncation_of_a_bank_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("document-types-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bank.json");
+        for len in 0..BANK.len() {
+            std::fs::write(&path, &BANK[..len]).unwrap();
+            assert!(read(&path).is_err(), "{len} bytes");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

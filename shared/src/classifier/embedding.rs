@@ -4,10 +4,14 @@
 //! vector of generic English text; texts are compared by cosine. No network at run time: a
 //! table lookup and a sum per token (about 0.1 ms for a page of text).
 
+mod table_file;
+
 use std::path::Path;
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+
+use table_file::{Bytes, Mapping, Reader};
 
 const MAGIC: &[u8; 4] = b"SEMB";
 const VERSION: u32 = 1;
@@ -58,7 +62,9 @@ impl EmbeddingTable {
     }
 
     /// The format of `distill.py`: a header, the vocabulary, weights, row scales, the centre,
-    /// then int8 rows; every length is checked, and nothing may follow.
+    /// then int8 rows. Every length is checked against the file before anything is allocated
+    /// from it, and nothing may follow: a truncated or corrupt file is an `Err`, never a panic
+    /// or an abort.
     fn parse(bytes: Bytes) -> Result<Self, String> {
         let mut reader = Reader { bytes: &bytes, at: 0 };
         if reader.take(4)? != MAGIC {
@@ -79,6 +85,17 @@ impl EmbeddingTable {
         if flags != 3 || dimensions == 0 || tokens == 0 || unknown as usize >= tokens {
             return Err(format!("unsupported header: {tokens} tokens, {dimensions} dimensions, flags {flags}"));
         }
+        // Before anything is allocated from the header: every token takes at least a length
+        // prefix (2 bytes), a weight and a scale (4 each) and its row, and the centre 4 bytes a
+        // dimension. A corrupt or truncated file is then this error, not an allocation of its
+        // claim (u32::MAX tokens: a 34 GB index, and an abort).
+        let least = (|| tokens.checked_mul(10 + dimensions)?.checked_add(dimensions.checked_mul(4)?))();
+        let remaining = bytes.len() - reader.at;
+        if least.is_none_or(|least| least > remaining) {
+            return Err(format!(
+                "the header claims {tokens} tokens of {dimensions} dimensions, more than the {remaining} bytes after it hold"
+            ));
+        }
         let mut pieces = Vec::with_capacity(tokens);
         for _ in 0..tokens {
             let len = u16::from_le_bytes(reader.take(2)?.try_into().unwrap()) as usize;
@@ -91,7 +108,7 @@ impl EmbeddingTable {
         let scales = reader.f32s(tokens)?;
         let center = reader.f32s(dimensions)?;
         let rows_at = reader.at;
-        reader.take(tokens * dimensions)?;
+        reader.take(tokens * dimensions)?; // checked above: no overflow
         if reader.at != bytes.len() {
             return Err(format!("{} bytes after the rows", bytes.len() - reader.at));
         }
@@ -267,90 +284,6 @@ fn is_cjk(c: char) -> bool {
         | 0x2B820..=0x2CEAF | 0xF900..=0xFAFF | 0x2F800..=0x2FA1F)
 }
 
-/// The table file's bytes: mapped (`load`), or in memory (tests).
-enum Bytes {
-    Mapped(Mapping),
-    #[cfg(test)]
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Self::Mapped(mapping) => mapping.bytes(),
-            #[cfg(test)]
-            Self::Owned(bytes) => bytes,
-        }
-    }
-}
-
-/// A whole file mapped read-only and private: its pages are read when first touched.
-struct Mapping {
-    start: std::ptr::NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: the mapping is read-only and never written through; it can be read from any thread.
-unsafe impl Send for Mapping {}
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    fn of(file: &std::fs::File) -> std::io::Result<Self> {
-        use std::os::fd::AsRawFd;
-        let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
-        if len == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is empty"));
-        }
-        // SAFETY: maps `len` bytes of an open file, read-only (PROT_READ, MAP_PRIVATE); the
-        // result is checked, and the memory is only read, through `bytes`, until `drop` unmaps
-        // it. In Lambda the file is the model layer's, on a read-only file system; locally,
-        // replacing it (`make model`) writes a new file, which leaves this mapping intact.
-        let start =
-            unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
-        if start == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let start = std::ptr::NonNull::new(start.cast::<u8>()).ok_or_else(std::io::Error::last_os_error)?;
-        Ok(Self { start, len })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `start` points at `len` mapped, readable bytes for as long as `self` lives.
-        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly what `of` mapped; no reference into it outlives `self`.
-        unsafe { libc::munmap(self.start.as_ptr().cast(), self.len) };
-    }
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(len).filter(|end| *end <= self.bytes.len()).ok_or("the file ends early")?;
-        let taken = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(taken)
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-
-    fn f32s(&mut self, count: usize) -> Result<Vec<f32>, String> {
-        Ok(self.take(count * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +293,13 @@ mod tests {
         assert_eq!(basic_words("Crème  Brûlée: £4.50!"), ["creme", "brulee", ":", "£4", ".", "50", "!"]);
         assert_eq!(basic_words("a\u{200B}b\tc\u{00A0}d 東京"), ["ab", "c", "d", "東", "京"]);
         assert_eq!(basic_words("“quoted”—dash"), ["“", "quoted", "”", "—", "dash"]);
+    }
+
+    impl EmbeddingTable {
+        /// `tiny_table`, for other modules' tests.
+        pub(crate) fn tiny() -> Self {
+            Self::parse(Bytes::Owned(tiny_table())).expect("a valid table")
+        }
     }
 
     /// A table of three pieces, two dimensions, built in the file format.
@@ -398,11 +338,42 @@ mod tests {
         let mut trailing = tiny_table();
         trailing.push(0);
         assert!(EmbeddingTable::parse(Bytes::Owned(trailing)).unwrap_err().contains("after the rows"));
-        let short = tiny_table();
-        assert!(EmbeddingTable::parse(Bytes::Owned(short[..short.len() - 1].to_vec()))
-            .unwrap_err()
-            .contains("ends early"));
         assert!(EmbeddingTable::parse(Bytes::Owned(b"PK\x03\x04".to_vec())).is_err());
+    }
+
+    /// `tiny_table` with header field `index` (after the magic: 0 version, 1 tokens,
+    /// 2 dimensions) set to `value`.
+    fn with_header_field(index: usize, value: u32) -> Vec<u8> {
+        let mut bytes = tiny_table();
+        let at = MAGIC.len() + 4 * index;
+        bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_header_claiming_more_than_the_file_holds_is_an_error_not_an_allocation() {
+        // u32::MAX tokens would be a 34 GB vocabulary index: allocated from the header, it
+        // aborted the process ("memory allocation of ... failed") instead of naming the file.
+        // Claims a little too large pass that first check and end as the file does.
+        let (claims, ends) = ("the header claims", "ends early");
+        for (field, claim, expected) in
+            [(1, u32::MAX, claims), (2, u32::MAX, claims), (1, 1 << 20, claims), (1, 5, ends)]
+        {
+            let error = EmbeddingTable::parse(Bytes::Owned(with_header_field(field, claim))).unwrap_err();
+            assert!(error.contains(expected), "field {field} = {claim}: {error}");
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_garbage_is_an_error() {
+        let table = tiny_table();
+        for len in 0..table.len() {
+            assert!(EmbeddingTable::parse(Bytes::Owned(table[..len].to_vec())).is_err(), "{len} bytes");
+        }
+        let mut garbage = MAGIC.to_vec();
+        garbage.extend((0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        assert!(EmbeddingTable::parse(Bytes::Owned(garbage)).is_err());
+        assert!(EmbeddingTable::parse(Bytes::Owned(Vec::new())).unwrap_err().contains("ends early"));
     }
 
     #[test]
@@ -412,6 +383,11 @@ mod tests {
         let (table, empty) = (dir.join("table.bin"), dir.join("empty.bin"));
         std::fs::write(&table, tiny_table()).unwrap();
         std::fs::write(&empty, b"").unwrap();
+        let overclaiming = dir.join("overclaiming.bin");
+        std::fs::write(&overclaiming, with_header_field(1, u32::MAX)).unwrap();
+        let error = EmbeddingTable::load(&overclaiming).unwrap_err();
+        assert!(matches!(error, TableError::Invalid { .. }), "{error}");
+        assert!(error.to_string().contains(&overclaiming.display().to_string()), "{error}");
         assert_eq!(EmbeddingTable::load(&table).unwrap().embed("lentil soup"), [0.75, 0.75]);
         for path in [empty, dir.join("missing.bin")] {
             let error = EmbeddingTable::load(&path).unwrap_err().to_string();

@@ -22,7 +22,7 @@ pub use bedrock::{BedrockClassifier, DEFAULT_BEDROCK_PROMPT};
 pub use semantic::{SemanticClassifier, SEMANTIC};
 pub use term_match::{TermMatchClassifier, TERM_MATCH};
 
-use crate::model::{Topic, TopicId};
+use crate::domain::{Topic, TopicId};
 
 /// A classifier's decision.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,4 +56,12 @@ impl Verdict {
 /// The highest-scoring topic; on a tie the older one (smaller v7 id) wins, deterministically.
 fn highest(topics: &[Topic], scores: Vec<f64>) -> Option<(TopicId, f64)> {
     topics.iter().map(|t| t.id).zip(scores).max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+}
+
+/// The texts a topic is compared by: its name, its description, and both together.
+fn topic_texts(topic: &Topic) -> Vec<String> {
+    if topic.description.trim().is_empty() {
+        return vec![topic.name.clone()];
+    }
+    vec![topic.name.clone(), topic.description.clone(), format!("{}: {}", topic.name, topic.description)]
 }

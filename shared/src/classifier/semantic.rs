@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use super::document_types::DocumentTypes;
 use super::embedding::{cosine, EmbeddingTable};
-use super::{highest, term_match, Classifier, Verdict, VerdictFuture};
-use crate::model::Topic;
+use super::{highest, term_match, topic_texts, Classifier, Verdict, VerdictFuture};
+use crate::domain::Topic;
 
 /// What `classified_by` says when this classifier decided.
 pub const SEMANTIC: &str = "minilm-static";
@@ -96,14 +96,6 @@ fn may_take(score: f64, min_score: f64, claimed: Option<f64>, strongest: f64) ->
         None => score >= min_score,
         Some(claimed) => strongest > 0.0 && claimed >= CLOSE_TO_STRONGEST * strongest,
     }
-}
-
-/// The texts a topic is compared by: its name, its description, and both together.
-pub(super) fn topic_texts(topic: &Topic) -> Vec<String> {
-    if topic.description.trim().is_empty() {
-        return vec![topic.name.clone()];
-    }
-    vec![topic.name.clone(), topic.description.clone(), format!("{}: {}", topic.name, topic.description)]
 }
 
 impl Classifier for SemanticClassifier {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rust_stemmers::{Algorithm, Stemmer};
 
 use super::{highest, Classifier, Verdict, VerdictFuture};
-use crate::model::{Topic, TopicId};
+use crate::domain::{Topic, TopicId};
 
 /// The default classifier: offline and deterministic. Each topic's name (counted twice) and
 /// description are stemmed terms; a topic scores the BM25-saturated frequency of its terms in

@@ -1,25 +1,33 @@
-//! The S3 adapter: object reads, removal, presigned URLs, and multipart uploads (`multipart`).
-
-use std::collections::BTreeMap;
-use std::time::Duration;
+//! The S3 adapter: object reads and removal here, presigned URLs (`presign`), and multipart
+//! uploads (`multipart`). It maps requests and answers, and retries a body that broke off
+//! (`RetryPolicy::OBJECT_IO`); what to do with an object is the operations' to decide.
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
-use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::Client;
 
-use crate::error::ApiError;
-use crate::model::Document;
+use crate::invocation::Invocation;
+use crate::retry::RetryPolicy;
 
 mod multipart;
+mod presign;
 
-pub use multipart::StoredPart;
+pub use multipart::{Completion, StoredPart};
+pub use presign::PresignedUpload;
 
-/// A presigned PUT and the exact headers the client must send with it.
-#[derive(Debug, Clone)]
-pub struct PresignedUpload {
-    pub url: String,
-    pub headers: BTreeMap<String, String>,
+/// An S3 call failed (after the SDK's retries), or answered something this adapter cannot read.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct StorageError {
+    context: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl StorageError {
+    pub(crate) fn new(context: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { context, source: source.into() }
+    }
 }
 
 /// The start of a stored object, and its whole size.
@@ -28,9 +36,6 @@ pub struct ObjectStart {
     pub size: u64,
     pub head: Vec<u8>,
 }
-
-/// Reads of one object's body before giving up.
-const BODY_ATTEMPTS: u32 = 3;
 
 /// What one GET found.
 enum Fetched {
@@ -107,9 +112,14 @@ impl ObjectStorage {
     /// without `s3:ListBucket` (template.yaml grants it; a deployment without it would otherwise
     /// turn every early confirm into a 500). A real permission problem then shows as "not found"
     /// in every answer and as this warning in the log.
-    pub async fn peek(&self, key: &str, length: u64) -> Result<Option<ObjectStart>, ApiError> {
+    pub async fn peek(
+        &self,
+        invocation: &Invocation,
+        key: &str,
+        length: u64,
+    ) -> Result<Option<ObjectStart>, StorageError> {
         let range = format!("bytes=0-{}", length.max(1) - 1);
-        Ok(match self.fetch(key, Some(range), None).await? {
+        Ok(match self.fetch(invocation, key, Some(range), None).await? {
             Fetched::Missing => None,
             Fetched::Empty => Some(ObjectStart { size: 0, head: Vec::new() }),
             Fetched::TooLarge { .. } => unreachable!("no size limit was given"),
@@ -120,19 +130,40 @@ impl ObjectStorage {
         })
     }
 
+    /// The bytes of `range` (`bytes=<first>-<last>`) of `key`, or `None` when no object is there.
+    pub async fn read_range(
+        &self,
+        invocation: &Invocation,
+        key: &str,
+        range: String,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(match self.fetch(invocation, key, Some(range), None).await? {
+            Fetched::Missing => None,
+            Fetched::Empty => Some(Vec::new()),
+            Fetched::TooLarge { .. } => unreachable!("no size limit was given"),
+            Fetched::Bytes { bytes, .. } => Some(bytes),
+        })
+    }
+
     /// The stored size of `key`, or `None` when no object is there.
-    pub async fn object_size(&self, key: &str) -> Result<Option<u64>, ApiError> {
-        Ok(self.peek(key, 1).await?.map(|start| start.size))
+    pub async fn object_size(&self, invocation: &Invocation, key: &str) -> Result<Option<u64>, StorageError> {
+        Ok(self.peek(invocation, key, 1).await?.map(|start| start.size))
     }
 
     /// Reads at most `limit` bytes of `key`: a prefix when `prefix_ok`, otherwise the whole
     /// object or, when it is larger, nothing (`TooLarge`).
-    pub async fn read_object(&self, key: &str, limit: u64, prefix_ok: bool) -> Result<ObjectRead, ApiError> {
+    pub async fn read_object(
+        &self,
+        invocation: &Invocation,
+        key: &str,
+        limit: u64,
+        prefix_ok: bool,
+    ) -> Result<ObjectRead, StorageError> {
         let (range, max_body) = match prefix_ok {
             true => (Some(format!("bytes=0-{}", limit.saturating_sub(1))), None),
             false => (None, Some(limit)),
         };
-        Ok(match self.fetch(key, range, max_body).await? {
+        Ok(match self.fetch(invocation, key, range, max_body).await? {
             Fetched::Missing => ObjectRead::Missing,
             Fetched::Empty => ObjectRead::Bytes(Vec::new()),
             Fetched::TooLarge { size } => ObjectRead::TooLarge { size },
@@ -146,11 +177,17 @@ impl ObjectStorage {
     /// One GET of `key` (or of `range` of it), its body read whole unless it is larger than
     /// `max_body`. The SDK retries a request that fails, but not a body that breaks off after
     /// the answer began (a connection reset mid-body; LocalStack when the object is deleted
-    /// meanwhile): that is retried here, a few times.
-    async fn fetch(&self, key: &str, range: Option<String>, max_body: Option<u64>) -> Result<Fetched, ApiError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+    /// meanwhile): that is retried here, under [`RetryPolicy::OBJECT_IO`].
+    async fn fetch(
+        &self,
+        invocation: &Invocation,
+        key: &str,
+        range: Option<String>,
+        max_body: Option<u64>,
+    ) -> Result<Fetched, StorageError> {
+        let mut attempts = RetryPolicy::OBJECT_IO.attempts(invocation);
+        let mut broke_off = None;
+        while attempts.next().await {
             let get = self.internal.get_object().bucket(&self.bucket).key(key).set_range(range.clone());
             let output = match get.send().await {
                 Ok(output) => output,
@@ -158,7 +195,7 @@ impl ObjectStorage {
                     return match missing_or_empty(&error) {
                         Some(Absence::Missing) => Ok(Fetched::Missing),
                         Some(Absence::Empty) => Ok(Fetched::Empty),
-                        None => Err(ApiError::internal("reading an object", error)),
+                        None => Err(StorageError::new("reading an object", error)),
                     }
                 }
             };
@@ -170,16 +207,20 @@ impl ObjectStorage {
             }
             match output.body.collect().await {
                 Ok(body) => return Ok(Fetched::Bytes { total, bytes: body.to_vec() }),
-                Err(error) if attempt < BODY_ATTEMPTS => {
-                    tracing::warn!(%error, key, attempt, "an object's body broke off; reading it again");
+                Err(error) => {
+                    tracing::warn!(%error, key, attempt = attempts.made(), "an object's body broke off");
+                    broke_off = Some(error);
                 }
-                Err(error) => return Err(ApiError::internal("reading an object's body", error)),
             }
         }
+        Err(StorageError::new(
+            "reading an object's body",
+            broke_off.map_or("no attempt left".into(), |e| e.to_string()),
+        ))
     }
 
     /// Removes `key`; removing an absent object succeeds (S3 semantics), so retries are safe.
-    pub async fn delete_object(&self, key: &str) -> Result<(), ApiError> {
+    pub async fn delete_object(&self, key: &str) -> Result<(), StorageError> {
         self.internal
             .delete_object()
             .bucket(&self.bucket)
@@ -187,116 +228,6 @@ impl ObjectStorage {
             .send()
             .await
             .map(drop)
-            .map_err(|e| ApiError::internal("removing an object", e))
-    }
-
-    /// Signs the PUT of `document`'s object. The content type is always signed; the length and
-    /// the SHA-256 checksum when declared (storage then refuses other bytes: `BadDigest`).
-    /// `If-None-Match: *` is signed too, so the URL can create the object once and never
-    /// overwrite it after confirm charged its size.
-    pub async fn presign_upload(&self, document: &Document, expires_in: Duration) -> Result<PresignedUpload, ApiError> {
-        let presigning =
-            PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("presigning a PUT", e))?;
-        let put = self
-            .public
-            .put_object()
-            .bucket(&self.bucket)
-            .key(document.object_key())
-            .content_type(&document.content_type)
-            .if_none_match("*")
-            .set_content_length(document.declared_size_bytes.map(|length| length as i64))
-            .set_checksum_sha256(document.checksum_sha256.clone());
-        let request = put.presigned(presigning).await.map_err(|e| ApiError::internal("presigning a PUT", e))?;
-        Ok(PresignedUpload::from(request))
-    }
-
-    /// Signs a GET of `key` that downloads under `filename`.
-    pub async fn presign_download(&self, key: &str, filename: &str, expires_in: Duration) -> Result<String, ApiError> {
-        let presigning =
-            PresigningConfig::expires_in(expires_in).map_err(|e| ApiError::internal("presigning a GET", e))?;
-        let request = self
-            .public
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .response_content_disposition(content_disposition(filename))
-            .presigned(presigning)
-            .await
-            .map_err(|e| ApiError::internal("presigning a GET", e))?;
-        Ok(request.uri().to_owned())
-    }
-}
-
-impl From<PresignedRequest> for PresignedUpload {
-    /// The URL and the headers the client must send: only the signed ones are its business (the
-    /// SDK may add others, such as a trace id, that are not part of the signature).
-    fn from(request: PresignedRequest) -> Self {
-        let signed = signed_header_names(request.uri());
-        let headers = request
-            .headers()
-            .filter(|(name, _)| signed.iter().any(|s| s.eq_ignore_ascii_case(name)))
-            .map(|(name, value)| (canonical_header_name(name), value.to_owned()))
-            .collect();
-        Self { url: request.uri().to_owned(), headers }
-    }
-}
-
-/// The `X-Amz-SignedHeaders` of a presigned URL, less `host` (the client sends it anyway).
-fn signed_header_names(url: &str) -> Vec<String> {
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    let list = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders=")).unwrap_or_default();
-    list.split("%3B").filter(|name| !name.is_empty() && *name != "host").map(str::to_owned).collect()
-}
-
-/// `content-type` -> `Content-Type`, as clients usually write headers.
-fn canonical_header_name(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map_or_else(String::new, |first| first.to_ascii_uppercase().to_string() + chars.as_str())
-        })
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// An attachment disposition that survives any filename: an ASCII fallback plus the
-/// RFC 5987 UTF-8 form.
-fn content_disposition(filename: &str) -> String {
-    let ascii: String = filename
-        .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
-        .collect();
-    let encoded: String = filename
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signed_headers_are_read_from_the_url() {
-        let url = "http://h/b/k?x-id=PutObject&X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bif-none-match&X-Amz-Signature=ab";
-        assert_eq!(signed_header_names(url), ["content-length", "content-type", "if-none-match"]);
-    }
-
-    #[test]
-    fn header_names_are_capitalised_per_word() {
-        assert_eq!(canonical_header_name("content-type"), "Content-Type");
-        assert_eq!(canonical_header_name("if-none-match"), "If-None-Match");
-    }
-
-    #[test]
-    fn disposition_escapes_quotes_and_non_ascii() {
-        assert_eq!(
-            content_disposition("Résumé \"v2\".pdf"),
-            "attachment; filename=\"R_sum_ _v2_.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%22v2%22.pdf"
-        );
+            .map_err(|e| StorageError::new("removing an object", e))
     }
 }

@@ -1,7 +1,7 @@
-//! `DOC#<uuid v7>` items and the document state machine: `pending` (upload-url) → `uploaded`
-//! (confirm) or `rejected` (did not fit); any of them → removed (delete, clean-up). Every
-//! transition is one transaction with its [`QuotaDelta`] on the owner's `QUOTA` item, guarded by
-//! the status it starts from, so a transition happens once and the counters follow it exactly.
+//! `DOC#<uuid v7>` items, and the domain's transitions (`domain::Transition`) as conditional
+//! writes: each is one transaction of the document's item, guarded by the status it starts
+//! from, and its `QuotaDelta` on the owner's `QUOTA` item. The adapter reports what the write
+//! found ([`Write`]); what that means is the operation's to decide.
 //!
 //! Pending and rejected documents carry `pending_shard`/`pending_since`, the keys of the sparse
 //! index that clean-up walks; confirm removes them.
@@ -9,46 +9,29 @@
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use super::expression::WithExpr;
-use super::quota::{QuotaCounters, QuotaDelta, QuotaRefusal};
+use super::paging::{query_page, Page};
+use super::quota::counters_from_item;
 use super::removals::pending_shard;
-use super::{doc_sk, get_n, get_s, key, n, owner_of, s, status_in, user_pk, DocumentTable, Expr, Item, DOC_PREFIX};
-use crate::error::{ApiError, QuotaExceeded};
-use crate::invocation::Invocation;
-use crate::model::{
-    Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, MultipartUpload, TopicId, UserId,
+use super::{
+    doc_sk, get_n, get_s, key, n, owner_of, s, status_in, user_pk, DocumentTable, Expr, Item, TableError, DOC_PREFIX,
 };
+use crate::domain::{
+    ChecksumAlgorithm, Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, MultipartUpload,
+    QuotaDelta, QuotaRefusal, TopicId, Transition, UserId,
+};
+use crate::invocation::Invocation;
+use crate::retry::RetryPolicy;
 
-/// A page of a user's documents, newest first.
-#[derive(Debug)]
-pub struct DocumentPage {
-    pub documents: Vec<Document>,
-    /// The id of the last document returned when more may follow.
-    pub next: Option<DocumentId>,
-}
-
-/// Why upload-url could not create a document; nothing was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NewDocumentRefusal {
-    OverQuota(QuotaExceeded),
-    TooManyPending { open: u64, max: u64 },
-}
-
-/// What confirm's write found.
+/// What a transition's write found.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ConfirmWrite {
-    /// Charged now; `used_bytes` is the usage right after this charge.
-    Confirmed { used_bytes: u64 },
-    /// The document was not pending (any more): as it is now, or `None` when gone.
-    NotPending(Option<Box<Document>>),
-    /// The quota refused; nothing written.
-    Refused(QuotaRefusal),
-}
-
-/// The outcome of a transition: done, or why not.
-enum Transition {
+pub enum Write {
+    /// Written, with the counters moved.
     Done,
-    DocumentChanged(Option<Item>),
-    Quota(QuotaRefusal),
+    /// The document was not in the status the transition starts from: as it is now, or `None`
+    /// when it is gone. Nothing written.
+    DocumentChanged(Option<Box<Document>>),
+    /// The counters refused the delta (as `QuotaPolicy::diagnose` names it). Nothing written.
+    Refused(QuotaRefusal),
 }
 
 pub(crate) fn parse_document(item: &Item) -> Option<Document> {
@@ -59,6 +42,7 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
         content_type: get_s(item, "content_type")?.to_owned(),
         status: DocumentStatus::parse(get_s(item, "status")?)?,
         declared_size_bytes: get_n(item, "declared_size_bytes"),
+        arrival_bytes: get_n(item, "arrival_bytes"),
         size_bytes: get_n(item, "size_bytes"),
         created_at: get_n(item, "created_at")?,
         uploaded_at: get_n(item, "uploaded_at"),
@@ -74,9 +58,10 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
         },
         checksum_sha256: get_s(item, "checksum_sha256").map(str::to_owned),
         rejection_reason: get_s(item, "rejection_reason").map(str::to_owned),
-        multipart: get_s(item, "upload_id")
-            .zip(get_n(item, "part_size_bytes"))
-            .map(|(upload_id, part_size)| MultipartUpload { upload_id: upload_id.to_owned(), part_size }),
+        multipart: get_s(item, "upload_id").zip(get_n(item, "part_size_bytes")).map(|(upload_id, part_size)| {
+            let checksum_algorithm = get_s(item, "checksum_algorithm").and_then(ChecksumAlgorithm::parse);
+            MultipartUpload { upload_id: upload_id.to_owned(), part_size, checksum_algorithm }
+        }),
     })
 }
 
@@ -84,11 +69,7 @@ impl DocumentTable {
     /// Creates a pending document, counting it against the user's cap on pending uploads and,
     /// with a declared size, reserving that size (it must fit the limit together with what is
     /// used and reserved already). All or nothing.
-    pub async fn create_document(
-        &self,
-        invocation: &Invocation,
-        document: &Document,
-    ) -> Result<Result<(), NewDocumentRefusal>, ApiError> {
+    pub async fn create_document(&self, invocation: &Invocation, document: &Document) -> Result<Write, TableError> {
         let mut item = key(user_pk(&document.owner), doc_sk(document.id));
         item.extend([
             ("filename".to_owned(), s(&document.filename)),
@@ -108,76 +89,67 @@ impl DocumentTable {
         if let Some(multipart) = &document.multipart {
             item.insert("upload_id".to_owned(), s(&multipart.upload_id));
             item.insert("part_size_bytes".to_owned(), n(multipart.part_size));
+            if let Some(algorithm) = multipart.checksum_algorithm {
+                item.insert("checksum_algorithm".to_owned(), s(algorithm.as_str()));
+            }
         }
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .with(Expr::condition("attribute_not_exists(pk)"))
             .build()
-            .map_err(|e| ApiError::internal("building the document put", e))?;
-        let delta = QuotaDelta::upload_started(document.declared_size_bytes);
+            .map_err(|e| TableError::new("building the document put", e))?;
         let purpose = format!("create {} {}", document.owner.as_str(), document.id);
         let doc = TransactWriteItem::builder().put(put).build();
-        match self.transition(invocation, &purpose, &document.owner, doc, vec![], delta, None).await? {
+        match self.transition(invocation, &purpose, document, doc, vec![], Transition::start(document), None).await? {
             // The id is new: an existing row is this very write, committed by an earlier attempt.
-            Transition::Done | Transition::DocumentChanged(_) => Ok(Ok(())),
-            Transition::Quota(QuotaRefusal::TooManyPending { open, max }) => {
-                Ok(Err(NewDocumentRefusal::TooManyPending { open, max }))
-            }
-            Transition::Quota(QuotaRefusal::OverQuota(before)) => {
-                let quota = before.view(&self.policy);
-                Ok(Err(NewDocumentRefusal::OverQuota(QuotaExceeded {
-                    used_bytes: quota.used_bytes,
-                    limit_bytes: quota.limit_bytes,
-                    rejected_bytes: document.declared_size_bytes.unwrap_or(0),
-                })))
-            }
-            Transition::Quota(other) => Err(ApiError::internal("creating a document", format!("{other:?}"))),
+            Write::DocumentChanged(_) => Ok(Write::Done),
+            write => Ok(write),
         }
     }
 
     /// Confirm's single write: moves `document` from pending to uploaded and charges `size`
-    /// (its reservation, if any, becomes usage), provided `used_bytes` is still `counters`'.
+    /// (its reservation, if any, becomes usage), provided `used_bytes` is still `used_before`.
+    /// `document.checksum_sha256` is written too (a multipart upload's composite checksum is only
+    /// known once storage assembled it).
     pub async fn confirm_upload(
         &self,
         invocation: &Invocation,
         document: &Document,
         size: u64,
-        counters: &QuotaCounters,
+        used_before: u64,
         now: i64,
-    ) -> Result<ConfirmWrite, ApiError> {
-        let expr = status_in(&[DocumentStatus::Pending]).and(
-            Expr::update(
-                "SET #status = :uploaded, size_bytes = :size, uploaded_at = :now REMOVE pending_shard, pending_since",
-            )
+    ) -> Result<Write, TableError> {
+        let transition = Transition::confirm(document, size);
+        let (set_checksum, checksum) = match &document.checksum_sha256 {
+            Some(checksum) => (", checksum_sha256 = :checksum", Expr::default().value(":checksum", s(checksum))),
+            None => ("", Expr::default()),
+        };
+        let expr = guard(document, &transition).and(checksum).and(
+            Expr::update(format!(
+                "SET #status = :uploaded, size_bytes = :size, uploaded_at = :now{set_checksum} \
+                 REMOVE pending_shard, pending_since"
+            ))
             .value(":uploaded", s(DocumentStatus::Uploaded.as_str()))
             .value(":size", n(size))
             .value(":now", n(now)),
         );
         let doc = self.document_update(document, expr)?;
-        let delta = QuotaDelta::confirmed(document.declared_size_bytes, size);
         let purpose = format!("confirm {} {} {size}", document.owner.as_str(), document.id);
-        let expected = Some(counters.used_bytes);
-        Ok(match self.transition(invocation, &purpose, &document.owner, doc, vec![], delta, expected).await? {
-            Transition::Done => ConfirmWrite::Confirmed { used_bytes: counters.used_bytes + size },
-            Transition::DocumentChanged(item) => {
-                ConfirmWrite::NotPending(item.as_ref().and_then(parse_document).map(Box::new))
-            }
-            Transition::Quota(refusal) => ConfirmWrite::Refused(refusal),
-        })
+        self.transition(invocation, &purpose, document, doc, vec![], transition, Some(used_before)).await
     }
 
     /// Marks a pending document rejected (it did not fit, or with `reason`, its content is not
     /// what was declared) and releases what it held. It stays in the pending index, so clean-up
-    /// removes it (and its object, if removing that fails now). Returns false when the document
-    /// was no longer pending.
+    /// removes it (and its object, if removing that fails now).
     pub async fn reject_upload(
         &self,
         invocation: &Invocation,
         document: &Document,
         size: u64,
         reason: Option<&str>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Write, TableError> {
+        let transition = Transition::reject(document);
         let mut set = "SET #status = :rejected, size_bytes = :size".to_owned();
         let mut values =
             Expr::default().value(":rejected", s(DocumentStatus::Rejected.as_str())).value(":size", n(size));
@@ -185,65 +157,78 @@ impl DocumentTable {
             set.push_str(", rejection_reason = :reason");
             values = values.value(":reason", s(reason));
         }
-        let expr = status_in(&[DocumentStatus::Pending]).and(values).and(Expr::update(set));
+        let expr = guard(document, &transition).and(values).and(Expr::update(set));
         let doc = self.document_update(document, expr)?;
-        let delta = QuotaDelta::rejected(document.declared_size_bytes);
         let purpose = format!("reject {} {}", document.owner.as_str(), document.id);
-        match self.transition(invocation, &purpose, &document.owner, doc, vec![], delta, None).await? {
-            Transition::Done => Ok(true),
-            Transition::DocumentChanged(_) => Ok(false),
-            Transition::Quota(refusal) => Err(ApiError::internal("rejecting an upload", format!("{refusal:?}"))),
-        }
+        self.transition(invocation, &purpose, document, doc, vec![], transition, None).await
     }
 
     /// Removes `document` as it was read, gives back what it held and records its object for
-    /// removal, in one transaction. Returns false when the document changed or vanished since it
-    /// was read (the caller reads again).
-    pub async fn delete_document(&self, invocation: &Invocation, document: &Document) -> Result<bool, ApiError> {
+    /// removal, in one transaction.
+    pub async fn delete_document(&self, invocation: &Invocation, document: &Document) -> Result<Write, TableError> {
+        let transition = Transition::remove(document);
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(&document.owner), doc_sk(document.id))))
-            .with(status_in(&[document.status]))
+            .with(guard(document, &transition))
             .build()
-            .map_err(|e| ApiError::internal("building the document delete", e))?;
+            .map_err(|e| TableError::new("building the document delete", e))?;
         let removal = self.removal_record(document)?;
         let purpose = format!("delete {} {} {}", document.owner.as_str(), document.id, document.status.as_str());
         let doc = TransactWriteItem::builder().delete(delete).build();
-        let delta = QuotaDelta::removed(document);
-        match self.transition(invocation, &purpose, &document.owner, doc, vec![removal], delta, None).await? {
-            Transition::Done => Ok(true),
-            Transition::DocumentChanged(_) => Ok(false),
-            Transition::Quota(refusal) => Err(ApiError::internal("deleting a document", format!("{refusal:?}"))),
-        }
+        self.transition(invocation, &purpose, document, doc, vec![removal], transition, None).await
     }
 
-    fn document_update(&self, document: &Document, expr: Expr) -> Result<TransactWriteItem, ApiError> {
+    /// Reserves `size` bytes for the object of an upload without a declared size, which just
+    /// arrived (`Transition::reserve_arrival`): they must fit what is neither used nor reserved.
+    /// `None` when the document already holds a reservation (a duplicate event).
+    pub async fn reserve_arrival(
+        &self,
+        invocation: &Invocation,
+        document: &Document,
+        size: u64,
+    ) -> Result<Option<Write>, TableError> {
+        let Some(transition) = Transition::reserve_arrival(document, size) else { return Ok(None) };
+        let expr = guard(document, &transition)
+            .and(Expr::condition("attribute_not_exists(declared_size_bytes)"))
+            .and(Expr::update("SET arrival_bytes = :arrival").value(":arrival", n(size)));
+        let doc = self.document_update(document, expr)?;
+        let purpose = format!("reserve {} {} {size}", document.owner.as_str(), document.id);
+        self.transition(invocation, &purpose, document, doc, vec![], transition, None).await.map(Some)
+    }
+
+    fn document_update(&self, document: &Document, expr: Expr) -> Result<TransactWriteItem, TableError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(&document.owner), doc_sk(document.id))))
             .with(expr)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| ApiError::internal("building the document update", e))?;
+            .map_err(|e| TableError::new("building the document update", e))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// One state change of a document (`doc`, the transaction's first item, guarded by the
-    /// status it starts from) with `extra` items and its `delta` on the owner's counters. A
-    /// counter that drifted below what the delta takes away is logged and clamped at zero, so
-    /// removing a document always succeeds and no counter goes negative.
+    /// One transition of `document` (`doc`, the transaction's first item, guarded by the status
+    /// it starts from) with `extra` items and its delta on the owner's counters. The document's
+    /// state decides first: a retry of a finished transition must not be reported as a quota
+    /// problem just because the quota changed since. A counter that drifted below what the
+    /// delta takes away is logged and clamped at zero, so removing a document always succeeds
+    /// and no counter goes negative.
     #[allow(clippy::too_many_arguments)]
     async fn transition(
         &self,
         invocation: &Invocation,
         purpose: &str,
-        owner: &UserId,
+        document: &Document,
         doc: TransactWriteItem,
         extra: Vec<TransactWriteItem>,
-        mut delta: QuotaDelta,
+        transition: Transition,
         expected_used: Option<u64>,
-    ) -> Result<Transition, ApiError> {
-        for _ in 0..3 {
+    ) -> Result<Write, TableError> {
+        let owner = &document.owner;
+        let mut delta: QuotaDelta = transition.delta;
+        let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
+        while attempts.next().await {
             let mut items = vec![doc.clone()];
             let quota_index = (!delta.is_zero()).then_some(1);
             if quota_index.is_some() {
@@ -252,20 +237,18 @@ impl DocumentTable {
             items.extend(extra.iter().cloned());
             let purpose = format!("{purpose} {delta:?} {expected_used:?}");
             let Some(failed) = self.transact(invocation, &purpose, items).await? else {
-                return Ok(Transition::Done);
+                return Ok(Write::Done);
             };
-            // The document's state decides first: a retry of a finished transition must not be
-            // reported as a quota problem just because the quota changed since.
             if failed.failed(0) {
-                return Ok(Transition::DocumentChanged(failed.item(0).cloned()));
+                return Ok(Write::DocumentChanged(failed.item(0).and_then(parse_document).map(Box::new)));
             }
             let Some(index) = quota_index.filter(|&i| failed.failed(i)) else {
-                return Err(ApiError::internal(
+                return Err(TableError::new(
                     "changing a document's state",
                     format!("{purpose}: refused by {failed:?}"),
                 ));
             };
-            let before = QuotaCounters::from_item(failed.item(index));
+            let before = counters_from_item(failed.item(index));
             match self.policy.diagnose(&before, &delta, expected_used) {
                 QuotaRefusal::Drift(before) => {
                     tracing::error!(
@@ -276,13 +259,13 @@ impl DocumentTable {
                     );
                     delta = delta.clamped(&before);
                 }
-                refusal => return Ok(Transition::Quota(refusal)),
+                refusal => return Ok(Write::Refused(refusal)),
             }
         }
-        Err(ApiError::internal("changing a document's state", format!("{purpose}: the counters kept drifting")))
+        Err(TableError::new("changing a document's state", format!("{purpose}: the counters kept drifting")))
     }
 
-    pub async fn get_document(&self, user: &UserId, id: DocumentId) -> Result<Option<Document>, ApiError> {
+    pub async fn get_document(&self, user: &UserId, id: DocumentId) -> Result<Option<Document>, TableError> {
         let output = self
             .client
             .get_item()
@@ -291,7 +274,7 @@ impl DocumentTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| ApiError::internal("reading a document", e))?;
+            .map_err(|e| TableError::new("reading a document", e))?;
         Ok(output.item().and_then(parse_document))
     }
 
@@ -301,8 +284,8 @@ impl DocumentTable {
         user: &UserId,
         limit: u32,
         after: Option<DocumentId>,
-    ) -> Result<DocumentPage, ApiError> {
-        let output = self
+    ) -> Result<Page<Document>, TableError> {
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -310,16 +293,49 @@ impl DocumentTable {
             .expression_attribute_values(":pk", s(user_pk(user)))
             .expression_attribute_values(":doc", s(DOC_PREFIX))
             .scan_index_forward(false)
-            .limit(limit as i32)
-            .set_exclusive_start_key(after.map(|after| key(user_pk(user), doc_sk(after))))
-            .send()
-            .await
-            .map_err(|e| ApiError::internal("listing documents", e))?;
-        let documents: Vec<Document> = output.items().iter().filter_map(parse_document).collect();
-        let next = output
-            .last_evaluated_key()
-            .and_then(|k| get_s(k, "sk")?.strip_prefix(DOC_PREFIX).map(DocumentId::parse))
-            .and_then(Result::ok);
-        Ok(DocumentPage { documents, next })
+            .limit(limit as i32);
+        let start = after.map(|after| key(user_pk(user), doc_sk(after)));
+        Ok(documents_page(query_page(query, start, "listing documents").await?))
+    }
+}
+
+/// The condition of `transition`'s write on `document`: it is still in the status the
+/// transition starts from and, when pending, still holds the reservation it was read with (a
+/// concurrent arrival may have reserved its object's size meanwhile; the delta would then be
+/// wrong).
+fn guard(document: &Document, transition: &Transition) -> Expr {
+    let status = status_in(&[transition.from]);
+    if transition.from != DocumentStatus::Pending {
+        return status;
+    }
+    status.and(match document.arrival_bytes {
+        None => Expr::condition("attribute_not_exists(arrival_bytes)"),
+        Some(bytes) => Expr::condition("arrival_bytes = :arrival_read").value(":arrival_read", n(bytes)),
+    })
+}
+
+/// A page of document items as documents, with the id the next page starts after.
+pub(super) fn documents_page(page: Page<Item, Item>) -> Page<Document> {
+    let next =
+        page.next.and_then(|k| get_s(&k, "sk")?.strip_prefix(DOC_PREFIX).map(DocumentId::parse)).and_then(Result::ok);
+    Page { items: page.items.iter().filter_map(parse_document).collect(), next }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_document_is_written_only_with_the_reservation_it_was_read_with() {
+        let user = UserId::parse("u").unwrap();
+        let undeclared = Document::pending(user, "a.txt".into(), "text/plain".into(), None, 0);
+        let condition = guard(&undeclared, &Transition::confirm(&undeclared, 5));
+        assert!(condition.condition_text().unwrap().contains("attribute_not_exists(arrival_bytes)"));
+        let arrived = Document { arrival_bytes: Some(5), ..undeclared.clone() };
+        let condition = guard(&arrived, &Transition::reject(&arrived));
+        assert!(condition.condition_text().unwrap().contains("arrival_bytes = :arrival_read"));
+        let uploaded = Document { status: DocumentStatus::Uploaded, ..undeclared };
+        let condition = guard(&uploaded, &Transition::remove(&uploaded));
+        assert_eq!(condition.condition_text(), Some("#status IN (:status_uploaded)"));
     }
 }

@@ -8,9 +8,11 @@
 
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::{get_s, key, n, owner_of, s, unless_condition_failed, user_pk, DocumentTable, Item, DOC_PREFIX};
-use crate::error::ApiError;
-use crate::model::{Document, DocumentId, UserId};
+use super::paging::{query_page, Page};
+use super::{
+    get_s, key, n, owner_of, s, unless_condition_failed, user_pk, DocumentTable, Item, TableError, DOC_PREFIX,
+};
+use crate::domain::{Document, DocumentId, UserId};
 
 pub const PENDING_INDEX: &str = "PendingByAge";
 pub const PENDING_SHARDS: u8 = 16;
@@ -21,14 +23,6 @@ const REMOVAL_PREFIX: &str = "REMOVAL#";
 pub enum PendingEntry {
     Document { owner: UserId, id: DocumentId },
     Removal { owner: UserId, id: DocumentId },
-}
-
-/// A page of the pending index in one shard.
-#[derive(Debug)]
-pub struct PendingPage {
-    pub entries: Vec<PendingEntry>,
-    /// Where the next page starts; `None` at the end of the shard.
-    pub next: Option<Item>,
 }
 
 fn removal_sk(id: DocumentId) -> String {
@@ -59,8 +53,8 @@ impl DocumentTable {
     /// The transaction item recording that the object of `document` must be removed.
     /// `pending_since` is zero: clean-up takes it at once, whatever the cut-off. (An upload URL
     /// still valid after the row is gone can create the object again; its `ObjectCreated` event
-    /// then finds no document and removes it: see `classify::screen`.)
-    pub(crate) fn removal_record(&self, document: &Document) -> Result<TransactWriteItem, ApiError> {
+    /// then finds no document and removes it: see `operations::object_arrived`.)
+    pub(crate) fn removal_record(&self, document: &Document) -> Result<TransactWriteItem, TableError> {
         let mut record = key(user_pk(&document.owner), removal_sk(document.id));
         record
             .extend([("pending_shard".to_owned(), s(pending_shard(document.id))), ("pending_since".to_owned(), n(0))]);
@@ -68,13 +62,13 @@ impl DocumentTable {
             .table_name(&self.table)
             .set_item(Some(record))
             .build()
-            .map_err(|e| ApiError::internal("building the removal record", e))?;
+            .map_err(|e| TableError::new("building the removal record", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// Forgets a removal once its object is gone. Returns false when another run already did,
     /// so each removal is reported once.
-    pub async fn finish_removal(&self, user: &UserId, id: DocumentId) -> Result<bool, ApiError> {
+    pub async fn finish_removal(&self, user: &UserId, id: DocumentId) -> Result<bool, TableError> {
         let result = self
             .client
             .delete_item()
@@ -93,8 +87,8 @@ impl DocumentTable {
         before: i64,
         limit: i32,
         start: Option<Item>,
-    ) -> Result<PendingPage, ApiError> {
-        let output = self
+    ) -> Result<Page<PendingEntry, Item>, TableError> {
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -102,15 +96,9 @@ impl DocumentTable {
             .key_condition_expression("pending_shard = :shard AND pending_since < :before")
             .expression_attribute_values(":shard", s(shard))
             .expression_attribute_values(":before", n(before))
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| ApiError::internal("reading the pending index", e))?;
-        Ok(PendingPage {
-            entries: output.items().iter().filter_map(parse_pending_key).collect(),
-            next: output.last_evaluated_key().cloned(),
-        })
+            .limit(limit);
+        let page = query_page(query, start, "reading the pending index").await?;
+        Ok(Page { items: page.items.iter().filter_map(parse_pending_key).collect(), next: page.next })
     }
 }
 

@@ -14,7 +14,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use shared::classifier::{BedrockClassifier, TermMatchClassifier, DEFAULT_BEDROCK_PROMPT};
-use shared::handlers;
+use shared::entry::http as handlers;
 
 use crate::common::{app, event_request, new_user, reply_of, Api};
 

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use faults::{Fault, Match, Rule};
 use serde_json::Value;
-use shared::classify::{handle_s3_event, TermMatchClassifier};
-use shared::cleanup::{self, CleanupLimits};
-use shared::handlers;
-use shared::model::{object_key, DocumentStatus, UserId};
+use shared::classifier::TermMatchClassifier;
+use shared::domain::{object_key, DocumentStatus, UserId};
+use shared::entry::http as handlers;
+use shared::entry::object_events::handle_s3_event;
+use shared::operations::cleanup::{self, CleanupLimits};
 use shared::App;
 
 use crate::common::{
@@ -167,7 +168,7 @@ async fn worker(
                     }
                     let key = object_key(
                         &UserId::parse(&user).unwrap(),
-                        shared::model::DocumentId::parse(&upload.id).unwrap(),
+                        shared::domain::DocumentId::parse(&upload.id).unwrap(),
                     );
                     deliver_event(&app, &key, rng.chance(20), &tally).await;
                 }
@@ -208,7 +209,7 @@ async fn check_invariants(app: &App, user: &str) -> u64 {
     let mut after = None;
     loop {
         let page = app.table.list_documents(&owner, 100, after).await.unwrap();
-        documents.extend(page.documents);
+        documents.extend(page.items);
         after = page.next;
         if after.is_none() {
             break;

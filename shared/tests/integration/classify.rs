@@ -7,7 +7,8 @@ use crate::common::samples::{docx, pdf, DOCX, PDF};
 use crate::common::{app, assert_detail, new_user, Api};
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::classify::{handle_s3_event, TermMatchClassifier};
+use shared::classifier::TermMatchClassifier;
+use shared::entry::object_events::handle_s3_event;
 
 async fn topics(api: &Api, user: &str) -> (String, String, String) {
     (
@@ -98,7 +99,11 @@ async fn corrupt_and_odd_files_fail_or_degrade_per_document() {
     topics(&api, &user).await;
     let corrupt_pdf =
         api.upload_as(&user, "broken.pdf", PDF, b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage".to_vec()).await;
-    let corrupt_docx = api.upload_as(&user, "broken.docx", DOCX, b"PK\x03\x04 not really a zip".to_vec()).await;
+    // A ZIP that lists its document part (so confirm takes it as a DOCX) whose part is damaged.
+    let mut broken = docx(&["Knead the flour, bake in a hot oven"]);
+    let part = broken.windows(17).position(|w| w == b"word/document.xml").unwrap() + 17;
+    broken[part..part + 24].iter_mut().for_each(|b| *b ^= 0x5a);
+    let corrupt_docx = api.upload_as(&user, "broken.docx", DOCX, broken).await;
     let latin1 = api
         .upload_as(&user, "latin1.txt", "text/plain", b"Cr\xe8me br\xfbl\xe9e: bake the sugar in the oven".to_vec())
         .await;
@@ -190,6 +195,42 @@ async fn duplicate_early_late_and_foreign_events_are_harmless() {
 }
 
 #[tokio::test]
+async fn topics_are_listed_in_pages_and_capped_per_user() {
+    let api = Api::new();
+    let user = new_user();
+    let mut created = Vec::new();
+    for name in ["Alpha", "Beta", "Gamma"] {
+        created.push(api.create_topic(&user, name, "").await);
+    }
+    let first = api.call(Method::GET, "/api/topics?limit=2", &user, None).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let names: Vec<&str> =
+        first.body["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Alpha", "Beta"], "oldest first");
+    let cursor = first.body["next_cursor"].as_str().expect("more follow");
+    let second = api.call(Method::GET, &format!("/api/topics?limit=2&cursor={cursor}"), &user, None).await;
+    assert_eq!(second.body["items"][0]["name"], "Gamma");
+    assert!(second.body["next_cursor"].is_null() || second.body["items"].as_array().unwrap().len() == 1);
+    for query in ["?limit=0", "?limit=101", "?cursor=bogus"] {
+        assert_detail(&api.call(Method::GET, &format!("/api/topics{query}"), &user, None).await, 422);
+    }
+
+    // A deployment that allows three topics refuses a fourth (429, nothing written) until one goes.
+    let mut config = shared::Config::from_env().unwrap();
+    config.max_topics = 3;
+    let app = common::with_extraction_worker(shared::App::from_config(config).await.unwrap());
+    let owner = shared::domain::UserId::parse(&user).unwrap();
+    let invocation = common::invocation();
+    let fourth = shared::operations::topics::create_topic(&app, &invocation, &owner, "Delta", "").await.unwrap();
+    assert_eq!(fourth, shared::table::NewTopic::TooMany { max: 3 });
+    assert_eq!(api.call(Method::GET, "/api/topics", &user, None).await.body["items"].as_array().unwrap().len(), 3);
+    let gone = shared::domain::TopicId::parse(&created[0]).unwrap();
+    assert!(shared::operations::topics::delete_topic(&app, &invocation, &owner, gone).await.unwrap());
+    let again = shared::operations::topics::create_topic(&app, &invocation, &owner, "Delta", "").await.unwrap();
+    assert!(again.created().is_some(), "a deleted topic frees its place");
+}
+
+#[tokio::test]
 async fn topics_are_per_user_and_deleting_one_keeps_its_documents() {
     let api = Api::new();
     let (user, other) = (new_user(), new_user());
@@ -206,9 +247,12 @@ async fn topics_are_per_user_and_deleting_one_keeps_its_documents() {
         assert_detail(&api.call(Method::POST, "/api/topics", &user, Some(bad)).await, 422);
     }
     let listed = api.call(Method::GET, "/api/topics", &user, None).await;
-    assert_eq!(listed.body.as_array().unwrap().len(), 1);
-    assert_eq!(listed.body[0]["name"], "Recipes");
-    assert_eq!(api.call(Method::GET, "/api/topics", &other, None).await.body, json!([]));
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["items"][0]["name"], "Recipes");
+    assert_eq!(
+        api.call(Method::GET, "/api/topics", &other, None).await.body,
+        json!({ "items": [], "next_cursor": null })
+    );
     assert_detail(&api.call(Method::DELETE, &format!("/api/topics/{recipes}"), &other, None).await, 404);
 
     let id = api.upload_as(&user, "bread.txt", "text/plain", b"Knead the flour, bake in a hot oven".to_vec()).await;
@@ -266,4 +310,57 @@ async fn documents_can_be_listed_by_topic_and_only_by_their_owner() {
     // Another user asking for this topic sees nothing of it; a malformed id is a 422.
     assert_eq!(api.list(&other, &format!("?topic_id={recipes}")).await.body["items"], json!([]));
     assert_detail(&api.list(&user, "?topic_id=not-a-uuid").await, 422);
+}
+
+#[tokio::test]
+async fn a_document_filed_by_hand_stays_where_its_owner_put_it() {
+    let api = Api::new();
+    let (user, other) = (new_user(), new_user());
+    let recipes = api.create_topic(&user, "Recipes", "cooking oven bake flour sugar").await;
+    let travel = api.create_topic(&user, "Travel", "flights hotels trains").await;
+    let theirs = api.create_topic(&other, "Travel", "flights hotels trains").await;
+    let id = api.upload_as(&user, "bread.txt", "text/plain", b"Knead the flour, bake in a hot oven".to_vec()).await;
+    assert_eq!(api.classified(&user, &id).await["topic_id"], recipes.as_str());
+    let path = format!("/api/documents/{id}/topic");
+
+    let filed = api.call(Method::PUT, &path, &user, Some(json!({ "topic_id": travel }))).await;
+    assert_eq!(filed.status, 200, "{}", filed.body);
+    assert_eq!(filed.body["topic_id"], travel.as_str());
+    assert_eq!(filed.body["classification_status"], "classified");
+    assert_eq!(filed.body["classified_by"], "user");
+    assert!(filed.body["confidence"].is_null());
+    let listed = api.list(&user, &format!("?topic_id={travel}")).await;
+    let eventually_listed = listed.body["items"].as_array().unwrap().iter().any(|d| d["id"] == id.as_str());
+    assert!(eventually_listed || api.get(&user, &id).await.body["topic_id"] == travel.as_str());
+
+    // Isolation and bad input: another user's document or topic is unknown; nothing changes.
+    assert_detail(&api.call(Method::PUT, &path, &other, Some(json!({ "topic_id": theirs }))).await, 404);
+    let foreign_topic = api.call(Method::PUT, &path, &user, Some(json!({ "topic_id": theirs }))).await;
+    assert_detail(&foreign_topic, 404);
+    assert_eq!(foreign_topic.body["detail"], "Topic not found");
+    for bad in [json!({ "topic_id": "nope" }), json!({}), json!({ "topic_id": recipes, "x": 1 })] {
+        assert_detail(&api.call(Method::PUT, &path, &user, Some(bad)).await, 422);
+    }
+    assert_detail(
+        &api.call(Method::PUT, "/api/documents/not-a-uuid/topic", &user, Some(json!({ "topic_id": null }))).await,
+        422,
+    );
+    assert_eq!(api.get(&user, &id).await.body["topic_id"], travel.as_str(), "refused requests change nothing");
+
+    // No automatic classification replaces the user's choice, unless asked to.
+    let again = api.call(Method::POST, &format!("/api/documents/{id}/classify"), &user, None).await;
+    assert_detail(&again, 409);
+    assert!(again.body["detail"].as_str().unwrap().contains("replace_manual"));
+    let replaced =
+        api.call(Method::POST, &format!("/api/documents/{id}/classify?replace_manual=true"), &user, None).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(replaced.body["topic_id"], recipes.as_str());
+    assert_ne!(replaced.body["classified_by"], "user");
+
+    // Unfiling by hand keeps the document out of every topic.
+    let unfiled = api.call(Method::PUT, &path, &user, Some(json!({ "topic_id": null }))).await;
+    assert_eq!(unfiled.status, 200, "{}", unfiled.body);
+    assert_eq!(unfiled.body["classification_status"], "unclassified");
+    assert!(unfiled.body["topic_id"].is_null());
+    assert_eq!(unfiled.body["classified_by"], "user");
 }

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::common::{event_request, isolated_app, new_user, put_object_directly, reply_of};
-use shared::cleanup::{self, CleanupLimits, CleanupSummary};
-use shared::handlers;
-use shared::model::{object_key, DocumentId, DocumentStatus, UserId};
+use shared::domain::{object_key, DocumentId, DocumentStatus, UserId};
+use shared::entry::http as handlers;
+use shared::operations::cleanup::{self, CleanupLimits, CleanupSummary};
 use shared::App;
 
 fn limits(page_size: i32) -> CleanupLimits {
@@ -28,7 +28,7 @@ async fn confirm(app: &App, user: &str, id: &str) -> common::Reply {
 
 async fn object_exists(app: &App, user: &str, id: &str) -> bool {
     let key = object_key(&UserId::parse(user).unwrap(), DocumentId::parse(id).unwrap());
-    app.storage.object_size(&key).await.unwrap().is_some()
+    app.storage.object_size(&common::invocation(), &key).await.unwrap().is_some()
 }
 
 async fn status(app: &App, user: &str, id: &str) -> Option<DocumentStatus> {
@@ -87,7 +87,7 @@ async fn rejected_uploads_and_deleted_documents_are_finished() {
     let deleted = start_upload(&app, &user, "deleted.txt").await;
     put_object_directly(&app, &user, &deleted, b"bye".to_vec()).await;
     let document = app.table.get_document(&owner, DocumentId::parse(&deleted).unwrap()).await.unwrap().unwrap();
-    assert!(app.table.delete_document(&common::invocation(), &document).await.unwrap());
+    assert_eq!(app.table.delete_document(&common::invocation(), &document).await.unwrap(), shared::table::Write::Done);
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let summary = cleanup::run(&app, limits(100)).await;
@@ -242,7 +242,7 @@ async fn the_schedule_fires_and_the_cleanup_function_runs() {
     let owner = UserId::parse(&user).unwrap();
     let document = app.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
     // The row goes and a removal is recorded, as when a delete could not reach storage.
-    assert!(app.table.delete_document(&common::invocation(), &document).await.unwrap());
+    assert_eq!(app.table.delete_document(&common::invocation(), &document).await.unwrap(), shared::table::Write::Done);
     let deadline = Instant::now() + Duration::from_secs(150);
     while object_exists(&app, &user, &id).await {
         assert!(Instant::now() < deadline, "no scheduled clean-up removed the object within 150 s");

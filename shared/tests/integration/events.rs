@@ -5,9 +5,9 @@
 use crate::common;
 use crate::common::{app, event_json, reply_of};
 use lambda_http::Request;
-use shared::classify::TermMatchClassifier;
-use shared::handlers;
-use shared::model::{Document, DocumentId, UserId};
+use shared::classifier::TermMatchClassifier;
+use shared::domain::{Document, DocumentId, UserId};
+use shared::entry::http as handlers;
 
 fn fixture(name: &str) -> Request {
     lambda_http::request::from_str(&event_json(name).to_string()).expect("a valid API Gateway event")
@@ -33,7 +33,7 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
         shared::auth::now_unix(),
     );
     document.id = id;
-    app.table.create_document(&common::invocation(), &document).await.unwrap().unwrap();
+    assert_eq!(app.table.create_document(&common::invocation(), &document).await.unwrap(), shared::table::Write::Done);
     app.storage
         .client()
         .put_object()
@@ -46,7 +46,7 @@ async fn each_fixture_drives_its_handler_through_the_whole_lifecycle() {
 
     // The fixture's topic; a leftover of an earlier run on the same stack is removed first.
     for topic in app.table.list_topics(&owner).await.unwrap() {
-        app.table.delete_topic(&common::invocation(), &owner, topic.id).await.unwrap();
+        shared::operations::topics::delete_topic(&app, &common::invocation(), &owner, topic.id).await.unwrap();
     }
     let topic = reply_of(handlers::topics(&app, fixture("topics.json")).await.unwrap());
     assert_eq!(topic.status, 201, "{}", topic.body);
@@ -116,7 +116,7 @@ async fn the_scheduled_event_fixture_runs_a_clean_up() {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     context.deadline = now_ms + 30_000;
     let event = lambda_runtime::LambdaEvent::new(event_json("cleanup.json"), context);
-    let summary = shared::cleanup::handle(&app, event).await.unwrap();
+    let summary = shared::entry::schedule::handle(&app, event).await.unwrap();
     assert_eq!(summary.failed, 0, "{summary:?}");
     assert!(summary.pages >= 16, "every shard of the pending index was read: {summary:?}");
 }
@@ -142,6 +142,6 @@ async fn a_body_that_is_not_utf8_is_refused_with_a_detail() {
         crate::common::assert_detail(&reply, 422);
     }
     let owner = UserId::parse(&user).unwrap();
-    assert!(app.table.list_documents(&owner, 10, None).await.unwrap().documents.is_empty());
+    assert!(app.table.list_documents(&owner, 10, None).await.unwrap().items.is_empty());
     assert!(app.table.list_topics(&owner).await.unwrap().is_empty());
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use faults::{Fault, Match, Rule};
 use lambda_http::Request;
 use serde_json::json;
-use shared::handlers;
-use shared::model::{object_key, DocumentId, DocumentStatus, UserId};
+use shared::domain::{object_key, DocumentId, DocumentStatus, UserId};
+use shared::entry::http as handlers;
 use shared::App;
 
 use crate::common::{
@@ -37,7 +37,7 @@ fn confirm_request(user: &str, id: &str) -> Request {
 
 async fn object_exists(app: &App, user: &str, id: &str) -> bool {
     let key = object_key(&UserId::parse(user).unwrap(), DocumentId::parse(id).unwrap());
-    app.storage.object_size(&key).await.unwrap().is_some()
+    app.storage.object_size(&common::invocation(), &key).await.unwrap().is_some()
 }
 
 /// Waits up to 30 s for `condition` (work the S3 notification starts in the background).
@@ -129,7 +129,7 @@ async fn a_missing_object_answered_403_reads_as_missing() {
     assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await, 422);
     let unknown = DocumentId::new().to_string();
     assert_detail(&call(handlers::confirm(&faulty.app, confirm_request(&user, &unknown))).await, 404);
-    let term_match = shared::classify::TermMatchClassifier::default();
+    let term_match = shared::classifier::TermMatchClassifier::default();
     let reclassify = handlers::reclassify(&faulty.app, &term_match, event_request("reclassify.json", &user, Some(&id)));
     assert_detail(&call(reclassify).await, 422);
     assert!(faulty.s3.injected().get("MissingKeyForbidden").is_some_and(|n| *n >= 2));
@@ -146,6 +146,70 @@ async fn a_put_after_delete_leaves_no_object_behind() {
     assert_eq!(api.put_object(&upload.body, b"too late".to_vec()).await, 200, "the URL still works");
     eventually("removal of the orphan object", async || !object_exists(&base, &user, &id).await).await;
     assert_eq!(api.used_bytes(&user).await, 0);
+}
+
+#[tokio::test]
+async fn a_url_used_again_after_its_upload_was_rejected_stores_nothing_that_stays() {
+    // confirm refuses a `.pdf` holding text (415) and removes its object; the URL still works
+    // for its lifetime, and `If-None-Match: *` only guards an object that exists.
+    let (api, base, user) = (Api::new(), app().await, new_user());
+    let text = b"Meeting notes, not a PDF at all".to_vec();
+    let upload = api.upload_url(&user, "notes.pdf", "application/pdf", Some(text.len() as u64)).await;
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.put_object(&upload.body, text.clone()).await, 200);
+    assert_detail(&api.confirm(&user, &id).await, 415);
+    assert!(!object_exists(&base, &user, &id).await, "the refused object is removed");
+    assert_eq!(api.put_object(&upload.body, text).await, 200, "the URL works again once its object is gone");
+    eventually("removal of the object stored after the rejection", async || !object_exists(&base, &user, &id).await)
+        .await;
+    let counters = base.table.get_quota_counters(&UserId::parse(&user).unwrap()).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (0, 0, 0));
+    assert_eq!(api.get(&user, &id).await.body["status"], "rejected");
+}
+
+#[tokio::test]
+async fn undeclared_uploads_together_never_store_more_than_the_quota() {
+    // Three undeclared uploads of 40 kB against a limit of 100 kB: each reserves its size as it
+    // arrives, so the third does not fit and is rejected with its object removed.
+    let (api, base, user) = (Api::new(), app().await, new_user());
+    let owner = UserId::parse(&user).unwrap();
+    base.table.set_user_limit(&owner, Some(100_000)).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let upload = api.upload_url(&user, &format!("part-{n}.txt"), "text/plain", None).await;
+        assert_eq!(api.put_object(&upload.body, vec![b'a' + n; 40_000]).await, 200);
+        ids.push(upload.body["document_id"].as_str().unwrap().to_owned());
+    }
+    let settled = async || {
+        let mut reserved = 0;
+        for id in &ids {
+            let document = api.get(&user, id).await.body;
+            let stored = object_exists(&base, &user, id).await;
+            if document["status"] == "rejected" && !stored {
+                continue;
+            }
+            if !stored {
+                return false;
+            }
+            reserved += 40_000;
+        }
+        let counters = base.table.get_quota_counters(&owner).await.unwrap();
+        reserved == 80_000 && counters.reserved_bytes == 80_000
+    };
+    eventually("the arrivals reserved, the third one rejected", settled).await;
+    let counters = base.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (0, 80_000, 2));
+    let mut answers = Vec::new();
+    for id in &ids {
+        answers.push(api.confirm(&user, id).await);
+    }
+    let confirmed: Vec<u64> =
+        answers.iter().filter(|a| a.status == 200).map(|a| a.body["used_bytes"].as_u64().unwrap()).collect();
+    assert_eq!(confirmed.len(), 2, "{:?}", answers.iter().map(|a| &a.body).collect::<Vec<_>>());
+    assert_eq!(*confirmed.iter().max().unwrap(), 80_000);
+    assert_eq!(answers.iter().filter(|a| a.status == 413).count(), 1);
+    let counters = base.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (80_000, 0, 0));
 }
 
 #[tokio::test]
@@ -249,18 +313,29 @@ async fn a_late_duplicate_topic_delete_leaves_a_newer_topic_of_that_name_alone()
     slow.dynamodb.set_rules(vec![Rule::new(operation("DynamoDB.Query"), Fault::Latency(Duration::from_millis(1500)))]);
     let user = UserId::parse(&new_user()).unwrap();
     let invocation = common::invocation();
-    let old = base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().unwrap();
+    let old = base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().created().unwrap();
     let late = {
         let (app, user) = (slow.app.clone(), user.clone());
-        tokio::spawn(async move { app.table.delete_topic(&common::invocation(), &user, old.id).await })
+        tokio::spawn(async move {
+            shared::operations::topics::delete_topic(&app, &common::invocation(), &user, old.id).await
+        })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     // ...meanwhile the first delete finishes and the name is taken again.
-    assert!(base.table.delete_topic(&invocation, &user, old.id).await.unwrap());
-    let newer =
-        base.table.create_topic(&invocation, &user, "Receipts", "", 0).await.unwrap().expect("the name is free");
+    assert!(shared::operations::topics::delete_topic(&base, &invocation, &user, old.id).await.unwrap());
+    let newer = base
+        .table
+        .create_topic(&invocation, &user, "Receipts", "", 0)
+        .await
+        .unwrap()
+        .created()
+        .expect("the name is free");
     assert!(late.await.unwrap().unwrap());
-    assert!(base.table.create_topic(&invocation, &user, "receipts", "", 0).await.unwrap().is_none(), "still taken");
+    assert!(
+        base.table.create_topic(&invocation, &user, "receipts", "", 0).await.unwrap()
+            == shared::table::NewTopic::NameTaken,
+        "still taken"
+    );
     let topics = base.table.list_topics(&user).await.unwrap();
     assert_eq!(topics.iter().map(|t| t.id).collect::<Vec<_>>(), [newer.id]);
 }
@@ -279,18 +354,24 @@ async fn deleting_a_topic_sees_a_classification_committed_just_before() {
     api.classified(&user, &id).await;
     let owner = UserId::parse(&user).unwrap();
     let invocation = common::invocation();
-    let topic =
-        faulty.app.table.create_topic(&invocation, &owner, "Recipes", "bake flour oven", 0).await.unwrap().unwrap();
+    let topic = faulty
+        .app
+        .table
+        .create_topic(&invocation, &owner, "Recipes", "bake flour oven", 0)
+        .await
+        .unwrap()
+        .created()
+        .unwrap();
     let reply = call(handlers::reclassify(
         &faulty.app,
-        &shared::classify::TermMatchClassifier::default(),
+        &shared::classifier::TermMatchClassifier::default(),
         event_request("reclassify.json", &user, Some(&id)),
     ))
     .await;
     assert_eq!(reply.body["topic_id"], topic.id.to_string(), "{}", reply.body);
-    assert!(faulty.app.table.delete_topic(&invocation, &owner, topic.id).await.unwrap());
+    assert!(shared::operations::topics::delete_topic(&faulty.app, &invocation, &owner, topic.id).await.unwrap());
     let document = base.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
     assert_eq!(document.status, DocumentStatus::Uploaded);
     assert!(document.classification.topic_id.is_none(), "still filed under the deleted topic: {document:?}");
-    assert_eq!(document.classification.status, shared::model::ClassificationStatus::Unclassified);
+    assert_eq!(document.classification.status, shared::domain::ClassificationStatus::Unclassified);
 }

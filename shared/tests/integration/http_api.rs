@@ -6,7 +6,7 @@ use crate::common;
 use crate::common::{app, assert_detail, new_user, Api};
 use reqwest::Method;
 use serde_json::json;
-use shared::model::{object_key, DocumentId, UserId};
+use shared::domain::{object_key, DocumentId, UserId};
 
 #[tokio::test]
 async fn upload_confirm_read_download_and_delete() {
@@ -60,7 +60,13 @@ async fn upload_confirm_read_download_and_delete() {
     assert_detail(&api.get(&user, &id).await, 404);
     let app = app().await;
     let owner = UserId::parse(&user).unwrap();
-    assert_eq!(app.storage.object_size(&object_key(&owner, DocumentId::parse(&id).unwrap())).await.unwrap(), None);
+    assert_eq!(
+        app.storage
+            .object_size(&common::invocation(), &object_key(&owner, DocumentId::parse(&id).unwrap()))
+            .await
+            .unwrap(),
+        None
+    );
 
     // A second delete gives nothing back; confirming a deleted document is 404.
     assert_detail(&api.delete(&user, &id).await, 404);
@@ -175,7 +181,11 @@ async fn confirm_over_quota_rejects_removes_the_object_and_charges_nothing() {
     assert_eq!(over.body["detail"], json!({ "used_bytes": 60, "limit_bytes": 100, "rejected_bytes": 60 }));
     assert_eq!(api.used_bytes(&user).await, 60);
     let key = object_key(&owner, DocumentId::parse(&id).unwrap());
-    assert_eq!(app.storage.object_size(&key).await.unwrap(), None, "the rejected object is removed");
+    assert_eq!(
+        app.storage.object_size(&common::invocation(), &key).await.unwrap(),
+        None,
+        "the rejected object is removed"
+    );
     assert_eq!(api.get(&user, &id).await.body["status"], "rejected");
     // A rejected document can never be confirmed later, even once space is free.
     let again = api.confirm(&user, &id).await;
@@ -353,7 +363,38 @@ async fn content_that_is_not_the_declared_type_is_refused_at_confirm_and_charges
     assert_eq!(api.quota(&user).await.body, json!({ "used_bytes": 0, "limit_bytes": 104857600, "reserved_bytes": 0 }));
     assert_eq!(api.get(&user, &id).await.body["status"], "rejected");
     let key = object_key(&UserId::parse(&user).unwrap(), DocumentId::parse(&id).unwrap());
-    assert_eq!(app().await.storage.object_size(&key).await.unwrap(), None, "the object is removed");
+    assert_eq!(
+        app().await.storage.object_size(&common::invocation(), &key).await.unwrap(),
+        None,
+        "the object is removed"
+    );
     // Confirming again answers the same.
     assert_eq!(api.confirm(&user, &id).await.body, refused.body);
+}
+
+#[tokio::test]
+async fn content_is_checked_against_what_the_declared_type_requires() {
+    // A note that mentions `%PDF-` in its first lines is text; a ZIP of a program and a readme is
+    // not a Word document, however its first entries look; real DOCX files from python-docx and
+    // LibreOffice keep their document part beyond the first KiB and are still accepted.
+    let (api, user) = (Api::new(), new_user());
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sniff/");
+    const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+    for (file, content_type, status) in [
+        ("pdf-mention.md", "text/markdown", 200),
+        ("setup-and-readme.zip", DOCX, 415),
+        ("python-docx.docx", DOCX, 200),
+        ("libreoffice.docx", DOCX, 200),
+    ] {
+        let bytes = std::fs::read(format!("{fixtures}{file}")).unwrap();
+        let upload = api.upload_url(&user, file, content_type, Some(bytes.len() as u64)).await;
+        assert_eq!(api.put_object(&upload.body, bytes).await, 200, "{file}");
+        let id = upload.body["document_id"].as_str().unwrap();
+        let reply = api.confirm(&user, id).await;
+        assert_eq!(reply.status, status, "{file}: {}", reply.body);
+        if status == 415 {
+            let detail = reply.body["detail"].as_str().unwrap();
+            assert!(detail.contains("without a Word document part"), "{detail}");
+        }
+    }
 }

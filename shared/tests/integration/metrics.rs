@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use shared::classify::{handle_s3_event, TermMatchClassifier};
-use shared::handlers;
+use shared::classifier::TermMatchClassifier;
+use shared::domain::{object_key, DocumentId, UserId};
+use shared::entry::http as handlers;
+use shared::entry::object_events::handle_s3_event;
 use shared::metrics::Metrics;
-use shared::model::{object_key, DocumentId, UserId};
 use shared::App;
 
 use crate::common::{self, app, event_request, new_user, put_object_directly, reply_of, upload_url_request, Api};
@@ -85,7 +86,7 @@ async fn every_operation_emits_conforming_metrics() {
     assert_eq!(api.put_object(&upload.body, b"Invoice: payment is due".to_vec()).await, 200);
     let confirm = reply_of(handlers::confirm(&app, event_request("confirm.json", &user, Some(&id))).await.unwrap());
     assert_eq!(confirm.status, 200, "{}", confirm.body);
-    let over = reply_of(handlers::upload_url(&app, upload_url_request(&user, "big.txt", Some(1 << 40))).await.unwrap());
+    let over = reply_of(handlers::upload_url(&app, upload_url_request(&user, "big.txt", Some(1 << 30))).await.unwrap());
     assert_eq!(over.status, 413);
     reply_of(handlers::quota(&app, event_request("quota.json", &user, None)).await.unwrap());
 

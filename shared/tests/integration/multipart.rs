@@ -4,6 +4,10 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use sha2::Digest;
+use shared::model::{DocumentId, UserId};
+
+use crate::common::contract::{assert_s3_contract, route, s3_contract_violations, through_recording_proxy};
 use crate::common::{app, assert_detail, new_user, Api};
 
 const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -127,36 +131,137 @@ async fn multipart_requests_that_cannot_work_are_refused_with_a_detail() {
     assert_detail(&api.call(Method::DELETE, &format!("/api/documents/{id}/parts"), &user, None).await, 405);
 }
 
+fn sha256_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+async fn start_checksummed(api: &Api, user: &str, size: usize) -> String {
+    let body = json!({ "filename": "big.txt", "content_type": "text/plain", "size_bytes": size, "multipart": true,
+                       "checksum_algorithm": "SHA256" });
+    let reply = api.call(Method::POST, "/api/documents/upload-url", user, Some(body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["document_id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_part_with_a_declared_checksum_is_verified_by_storage() {
-    use base64::Engine;
-    use sha2::Digest;
     let (api, user) = (Api::new(), new_user());
-    let (id, _) = start(&api, &user, PART_SIZE + 10).await;
-    let first = vec![b'c'; PART_SIZE];
-    let digest = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&first));
-    let body = json!({ "part_numbers": [1, 2], "checksums_sha256": { "1": digest } });
+    let id = start_checksummed(&api, &user, PART_SIZE + 10).await;
+    let (first, last) = (vec![b'c'; PART_SIZE], vec![b'e'; 10]);
+    let digests = json!({ "1": sha256_base64(&first), "2": sha256_base64(&last) });
+    let body = json!({ "part_numbers": [1, 2], "checksums_sha256": digests });
     let reply = api.call(Method::POST, &format!("/api/documents/{id}/parts"), &user, Some(body)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let urls = reply.body["parts"].as_array().unwrap();
-    assert_eq!(urls[0]["headers"]["X-Amz-Checksum-Sha256"], digest.as_str());
-    assert!(urls[1]["headers"].get("X-Amz-Checksum-Sha256").is_none(), "only where declared");
+    assert_eq!(urls[0]["headers"]["X-Amz-Checksum-Sha256"], digests["1"]);
     let mut other = first.clone();
     other[0] = b'd';
     assert_eq!(api.put_object(&urls[0], other).await, 400, "storage checks the part's digest");
     assert_eq!(api.put_object(&urls[0], first).await, 200);
-    assert_eq!(api.put_object(&urls[1], vec![b'e'; 10]).await, 200);
+    assert_eq!(api.put_object(&urls[1], last).await, 200);
     assert_eq!(api.confirm(&user, &id).await.status, 200);
-    for bad in [
-        json!({ "part_numbers": [1], "checksums_sha256": { "2": digest } }),
-        json!({ "part_numbers": [1], "checksums_sha256": { "1": "abc" } }),
+    let composite = api.get(&user, &id).await.body["checksum_sha256"].clone();
+    assert!(composite.as_str().is_some_and(|c| c.ends_with("-2")), "the composite checksum: {composite}");
+    let (plain, _) = start(&api, &user, 100).await;
+    let checksummed = start_checksummed(&api, &user, 100).await;
+    for (upload, bad) in [
+        (&plain, json!({ "part_numbers": [1], "checksums_sha256": { "1": digests["1"] } })),
+        (&checksummed, json!({ "part_numbers": [1] })),
+        (&checksummed, json!({ "part_numbers": [1], "checksums_sha256": { "2": digests["1"] } })),
+        (&checksummed, json!({ "part_numbers": [1], "checksums_sha256": { "1": "abc" } })),
     ] {
-        let (other_id, _) = start(&api, &user, 100).await;
-        assert_detail(
-            &api.call(Method::POST, &format!("/api/documents/{other_id}/parts"), &user, Some(bad)).await,
-            422,
-        );
+        let refused = api.call(Method::POST, &format!("/api/documents/{upload}/parts"), &user, Some(bad)).await;
+        assert_detail(&refused, 422);
     }
+}
+
+#[tokio::test]
+async fn a_browser_upload_in_parts_keeps_s3_s_contract_and_its_composite_checksum() {
+    let recorded = through_recording_proxy(&app().await).await;
+    let (app, user) = (&recorded.app, new_user());
+    let size = 2 * PART_SIZE + 1000;
+    let content = file(size);
+    let body = json!({ "filename": "big.txt", "content_type": "text/plain", "size_bytes": size, "multipart": true,
+                       "checksum_algorithm": "SHA256" });
+    let started = route(app, Method::POST, "/api/documents/upload-url", &user, Some(body)).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let id = started.body["document_id"].as_str().unwrap();
+    let digests: Vec<[u8; 32]> = (1..=3).map(|n| sha2::Sha256::digest(part(&content, n)).into()).collect();
+    let checksums: serde_json::Map<String, Value> =
+        (1..=3).map(|n| (n.to_string(), json!(sha256_base64(&part(&content, n))))).collect();
+    let body = json!({ "part_numbers": [1, 2, 3], "checksums_sha256": checksums });
+    let signed = route(app, Method::POST, &format!("/api/documents/{id}/parts"), &user, Some(body)).await;
+    assert_eq!(signed.status, 200, "{}", signed.body);
+    let api = Api::new();
+    for url in signed.body["parts"].as_array().unwrap() {
+        let number = url["part_number"].as_u64().unwrap() as usize;
+        assert!(url["upload_url"].as_str().unwrap().starts_with(&recorded.s3.url()), "through the recorder");
+        assert_eq!(api.put_object(url, part(&content, number)).await, 200);
+    }
+    let confirmed = route(app, Method::POST, &format!("/api/documents/{id}/confirm"), &user, None).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    // S3's composite checksum: the SHA-256 of the parts' digests, then the part count.
+    let expected = format!("{}-3", sha256_base64(&digests.concat()));
+    let document = route(app, Method::GET, &format!("/api/documents/{id}"), &user, None).await;
+    assert_eq!(document.body["checksum_sha256"], expected.as_str(), "{}", document.body);
+    let operations = recorded.s3.requests();
+    assert_eq!(operations.get("S3.UploadPart"), Some(&3), "{operations:?}");
+    assert_eq!(operations.get("S3.CompleteMultipartUpload"), Some(&1), "{operations:?}");
+    assert_s3_contract(&recorded.s3);
+}
+
+#[tokio::test]
+async fn a_confirm_after_an_earlier_attempt_completed_the_upload_reads_its_composite_checksum() {
+    let recorded = through_recording_proxy(&app().await).await;
+    let (app, user) = (&recorded.app, new_user());
+    let (first, last) = (vec![b'f'; PART_SIZE], vec![b'l'; 10]);
+    let body = json!({ "filename": "big.txt", "content_type": "text/plain", "size_bytes": PART_SIZE + 10,
+                       "multipart": true, "checksum_algorithm": "SHA256" });
+    let started = route(app, Method::POST, "/api/documents/upload-url", &user, Some(body)).await;
+    let id = started.body["document_id"].as_str().unwrap();
+    let checksums = json!({ "1": sha256_base64(&first), "2": sha256_base64(&last) });
+    let body = json!({ "part_numbers": [1, 2], "checksums_sha256": checksums });
+    let signed = route(app, Method::POST, &format!("/api/documents/{id}/parts"), &user, Some(body)).await;
+    let api = Api::new();
+    assert_eq!(api.put_object(&signed.body["parts"][0], first.clone()).await, 200);
+    assert_eq!(api.put_object(&signed.body["parts"][1], last.clone()).await, 200);
+    // An earlier confirm completed the upload and failed before its transaction.
+    let (owner, document_id) = (UserId::parse(&user).unwrap(), DocumentId::parse(id).unwrap());
+    let key = shared::model::object_key(&owner, document_id);
+    let pending = app.table.get_document(&owner, document_id).await.unwrap().unwrap();
+    let upload_id = pending.multipart.unwrap().upload_id;
+    let parts = app.storage.list_parts(&key, &upload_id).await.unwrap().unwrap();
+    app.storage.complete_multipart(&key, &upload_id, &parts).await.unwrap();
+    let confirmed = route(app, Method::POST, &format!("/api/documents/{id}/confirm"), &user, None).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let digests = [sha2::Sha256::digest(&first), sha2::Sha256::digest(&last)].concat();
+    let document = route(app, Method::GET, &format!("/api/documents/{id}"), &user, None).await;
+    assert_eq!(document.body["checksum_sha256"], format!("{}-2", sha256_base64(&digests)), "from HeadObject");
+    assert_s3_contract(&recorded.s3);
+}
+
+/// The requests the code sent before checksums were declared at creation: LocalStack takes them
+/// all, AWS refuses every part. The contract check names each.
+#[tokio::test]
+async fn the_contract_check_fails_a_part_checksum_on_an_upload_created_without_its_algorithm() {
+    let recorded = through_recording_proxy(&app().await).await;
+    let storage = &recorded.app.storage;
+    let key = shared::model::object_key(&UserId::parse(&new_user()).unwrap(), DocumentId::new());
+    let upload = storage.start_multipart(&key, "text/plain", None).await.unwrap();
+    let bytes = vec![b'o'; 10];
+    let lifetime = std::time::Duration::from_secs(60);
+    let checksum = sha256_base64(&bytes);
+    let url = storage.presign_part(&key, &upload, 1, 10, Some(&checksum), lifetime).await.unwrap();
+    let url = json!({ "upload_url": url.url, "headers": url.headers });
+    assert_eq!(Api::new().put_object(&url, bytes).await, 200, "LocalStack takes it");
+    let parts = storage.list_parts(&key, &upload).await.unwrap().unwrap();
+    storage.complete_multipart(&key, &upload, &parts).await.unwrap();
+    let violations = s3_contract_violations(&recorded.s3);
+    let rules: Vec<&str> = violations.iter().map(|v| v.rule.id).collect();
+    assert_eq!(rules, ["checksum-declared-at-create"], "{violations:#?}");
+    eprintln!("the old requests: {}", violations[0]);
+    storage.delete_object(&key).await.unwrap();
 }
 
 #[tokio::test]
@@ -169,7 +274,7 @@ async fn clean_up_aborts_an_abandoned_multipart_upload() {
     event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
     event["body"] = json!(body.to_string());
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let started = crate::common::reply_of(shared::handlers::upload_url(&app, request).await.unwrap());
+    let started = crate::common::reply_of(shared::entry::http::upload_url(&app, request).await.unwrap());
     assert_eq!(started.status, 200, "{}", started.body);
     let id = started.body["document_id"].as_str().unwrap();
     let mut parts = crate::common::event_json("confirm.json");
@@ -179,16 +284,16 @@ async fn clean_up_aborts_an_abandoned_multipart_upload() {
     parts["pathParameters"]["id"] = json!(id);
     parts["body"] = json!(json!({ "part_numbers": [1] }).to_string());
     let request = lambda_http::request::from_str(&parts.to_string()).unwrap();
-    let signed = crate::common::reply_of(shared::handlers::parts(&app, request).await.unwrap());
+    let signed = crate::common::reply_of(shared::entry::http::parts(&app, request).await.unwrap());
     assert_eq!(signed.status, 200, "{}", signed.body);
     assert_eq!(api.put_object(&signed.body["parts"][0], vec![b'l'; PART_SIZE]).await, 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let limits = shared::cleanup::CleanupLimits {
+    let limits = shared::operations::cleanup::CleanupLimits {
         page_size: 100,
         page_budget: 1000,
         stop_at: std::time::Instant::now() + std::time::Duration::from_secs(60),
     };
-    let summary = shared::cleanup::run(&app, limits).await;
+    let summary = shared::operations::cleanup::run(&app, limits).await;
     assert_eq!((summary.removed, summary.failed), (1, 0), "{summary:?}");
     assert_eq!(open_uploads(&app, &user).await, 0, "the abandoned parts are gone");
 }

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use crate::common;
 use crate::common::{app, event_request, new_user, reply_of, Api};
-use shared::handlers;
-use shared::model::{object_key, DocumentId, UserId};
+use shared::domain::{object_key, DocumentId, UserId};
+use shared::entry::http as handlers;
 use shared::App;
 
 const DOCUMENTS: usize = 50;
@@ -62,12 +62,16 @@ async fn race_confirms(app: Arc<App>, user: &str, staged: &[(String, u64)]) {
                 accepted += 1;
                 accepted_bytes += size;
                 assert_eq!(replies[0].body["size_bytes"], *size);
-                assert_eq!(app.storage.object_size(&key).await.unwrap(), Some(*size));
+                assert_eq!(app.storage.object_size(&common::invocation(), &key).await.unwrap(), Some(*size));
             }
             413 => {
                 rejected += 1;
                 assert_eq!(replies[0].body["detail"]["rejected_bytes"], *size);
-                assert_eq!(app.storage.object_size(&key).await.unwrap(), None, "rejected objects are removed");
+                assert_eq!(
+                    app.storage.object_size(&common::invocation(), &key).await.unwrap(),
+                    None,
+                    "rejected objects are removed"
+                );
             }
             other => panic!("unexpected {other}: {}", replies[0].body),
         }
@@ -105,9 +109,9 @@ async fn race_confirms(app: Arc<App>, user: &str, staged: &[(String, u64)]) {
     // The table agrees: the uploaded documents add up to used_bytes.
     let page = app.table.list_documents(&owner, 100, None).await.unwrap();
     let listed: u64 = page
-        .documents
+        .items
         .iter()
-        .filter(|d| d.status == shared::model::DocumentStatus::Uploaded)
+        .filter(|d| d.status == shared::domain::DocumentStatus::Uploaded)
         .map(|d| d.size_bytes.unwrap())
         .sum();
     assert_eq!(listed, quota.used_bytes);

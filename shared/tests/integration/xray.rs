@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use lambda_http::RequestExt;
 use serde_json::{json, Value};
-use shared::classify::{handle_s3_event, TermMatchClassifier};
-use shared::handlers;
-use shared::model::{object_key, DocumentId, UserId};
+use shared::classifier::TermMatchClassifier;
+use shared::domain::{object_key, DocumentId, UserId};
+use shared::entry::http as handlers;
+use shared::entry::object_events::handle_s3_event;
 use shared::App;
 
 use crate::common::{self, event_request, new_user, put_object_directly, reply_of, upload_url_request, Api};

@@ -2,6 +2,8 @@
 //! (Dynoxide, LocalStack with signature checks on, and the functions under `cargo lambda watch`).
 #![allow(dead_code)]
 
+pub mod contract;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 use shared::App;
@@ -264,9 +266,9 @@ pub async fn through_fault_proxies(app: &App, seed: u64) -> Faulty {
 
 /// Stores `bytes` as the object of `user`'s document `id` (as a browser PUT would).
 pub async fn put_object_directly(app: &App, user: &str, id: &str, bytes: Vec<u8>) {
-    let key = shared::model::object_key(
-        &shared::model::UserId::parse(user).unwrap(),
-        shared::model::DocumentId::parse(id).unwrap(),
+    let key = shared::domain::object_key(
+        &shared::domain::UserId::parse(user).unwrap(),
+        shared::domain::DocumentId::parse(id).unwrap(),
     );
     app.storage.client().put_object().bucket(app.storage.bucket()).key(key).body(bytes.into()).send().await.unwrap();
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{object_key, DocumentId, DocumentStatus, TopicId, UserId};
+use super::{object_key, ChecksumAlgorithm, DocumentId, DocumentStatus, TopicId, UserId};
 
 /// A user's topic: documents are filed under the one their text matches best.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -52,6 +52,9 @@ impl ClassificationStatus {
     }
 }
 
+/// What `classified_by` says when the user filed (or unfiled) the document by hand.
+pub const FILED_BY_USER: &str = "user";
+
 /// The result of classifying a document, as stored on it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Classification {
@@ -85,6 +88,25 @@ impl Classification {
         Self { status: ClassificationStatus::Failed, reason: Some(reason.into()), ..Self::pending() }
     }
 
+    /// The user's own choice: filed under `topic`, or with `None` taken out of every topic.
+    pub fn by_user(topic: Option<TopicId>, excerpt: Option<String>) -> Self {
+        Self {
+            status: match topic {
+                Some(_) => ClassificationStatus::Classified,
+                None => ClassificationStatus::Unclassified,
+            },
+            topic_id: topic,
+            excerpt,
+            classified_by: Some(FILED_BY_USER.to_owned()),
+            ..Self::pending()
+        }
+    }
+
+    /// Whether the user filed (or unfiled) the document by hand.
+    pub fn is_by_user(&self) -> bool {
+        self.classified_by.as_deref() == Some(FILED_BY_USER)
+    }
+
     pub fn no_text() -> Self {
         Self {
             status: ClassificationStatus::NoText,
@@ -104,13 +126,18 @@ pub struct Document {
     pub status: DocumentStatus,
     /// Size announced at upload-url (signed into the PUT), if any.
     pub declared_size_bytes: Option<u64>,
+    /// For an upload without a declared size: the size its object had when it arrived, reserved
+    /// then (`Transition::reserve_arrival`) as a declared size is at upload-url.
+    pub arrival_bytes: Option<u64>,
     /// Size read from storage at confirm; set for uploaded and rejected documents.
     pub size_bytes: Option<u64>,
     /// Unix seconds.
     pub created_at: i64,
     pub uploaded_at: Option<i64>,
     pub classification: Classification,
-    /// Base64 SHA-256 of the file, when the client declared one (storage verified it).
+    /// Base64 SHA-256 of the file, when the client declared one (storage verified it); for a
+    /// multipart upload with a checksum algorithm, the object's composite checksum as S3 reports
+    /// it at completion (`<base64 SHA-256 of the parts' digests>-<part count>`).
     pub checksum_sha256: Option<String>,
     /// Why a rejected document's content was refused; `None` when it did not fit the quota.
     pub rejection_reason: Option<String>,
@@ -123,6 +150,8 @@ pub struct Document {
 pub struct MultipartUpload {
     pub upload_id: String,
     pub part_size: u64,
+    /// The algorithm the upload was created with: every part then carries its checksum.
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
 }
 
 impl Document {
@@ -141,6 +170,7 @@ impl Document {
             content_type,
             status: DocumentStatus::Pending,
             declared_size_bytes,
+            arrival_bytes: None,
             size_bytes: None,
             created_at: now,
             uploaded_at: None,
@@ -153,6 +183,12 @@ impl Document {
 
     pub fn object_key(&self) -> String {
         object_key(&self.owner, self.id)
+    }
+
+    /// What a pending document holds reserved in its owner's quota: its declared size, or the
+    /// size its undeclared object was reserved with when it arrived.
+    pub fn reserved_bytes(&self) -> Option<u64> {
+        self.declared_size_bytes.or(self.arrival_bytes)
     }
 }
 

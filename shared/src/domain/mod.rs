@@ -1,23 +1,35 @@
-//! Domain types and the validation rules for what clients send.
+//! The domain: what is stored (documents, topics, a user's quota), the rules that decide (the
+//! quota's arithmetic, the document's states and transitions, topic names), and the validation
+//! of what clients send. No AWS types and no I/O here: the adapters (`table`, `storage`) map
+//! these to items and requests, and the operations (`operations`) combine both.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod document;
 mod multipart;
+mod quota;
 mod requests;
+pub mod topics;
+mod transition;
 
-pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic};
-pub use multipart::{MultipartPlan, MAX_PARTS, MIN_PART_BYTES};
-pub use requests::{
-    NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_PARTS_PER_REQUEST,
-    MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS,
+pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic, FILED_BY_USER};
+pub use multipart::{
+    check_part_checksums, parts_without_checksum, ChecksumAlgorithm, MultipartPlan, MAX_PARTS, MAX_PART_BYTES,
+    MIN_PART_BYTES,
 };
+pub use quota::{QuotaCounters, QuotaDelta, QuotaExceeded, QuotaPolicy, QuotaRefusal};
+pub use requests::{
+    FileRequest, NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_OBJECT_BYTES,
+    MAX_PARTS_PER_REQUEST, MAX_SINGLE_PUT_BYTES, MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS,
+};
+pub use topics::TopicState;
+pub use transition::{Transition, CLASSIFIABLE};
 
 /// Why client input was refused. The HTTP layer chooses the status (`crate::error`); tools and
 /// the S3 event handler read it as they need.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ModelError {
+pub enum InputError {
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -36,10 +48,10 @@ const MAX_SUBJECT_CHARS: usize = 128;
 pub struct UserId(String);
 
 impl UserId {
-    pub fn parse(sub: &str) -> Result<Self, ModelError> {
+    pub fn parse(sub: &str) -> Result<Self, InputError> {
         let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:@|+=".contains(c);
         if sub.is_empty() || sub.len() > MAX_SUBJECT_CHARS || !sub.chars().all(allowed) {
-            return Err(ModelError::InvalidSubject);
+            return Err(InputError::InvalidSubject);
         }
         Ok(Self(sub.to_owned()))
     }
@@ -62,9 +74,9 @@ macro_rules! uuid_id {
                 Self(Uuid::now_v7())
             }
 
-            pub fn parse(raw: &str) -> Result<Self, ModelError> {
+            pub fn parse(raw: &str) -> Result<Self, InputError> {
                 Uuid::try_parse(raw).map(Self).map_err(|_| {
-                    ModelError::Invalid(format!(concat!($what, " id {:?} is not a valid UUID"), truncate(raw, 64)))
+                    InputError::Invalid(format!(concat!($what, " id {:?} is not a valid UUID"), truncate(raw, 64)))
                 })
             }
         }

@@ -19,13 +19,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::objects::remove_object;
+use super::{OperationError, Result};
 use crate::auth::now_unix;
-use crate::error::ApiError;
+use crate::domain::{object_key, DocumentStatus};
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
-use crate::model::{object_key, DocumentStatus};
-use crate::table::{all_pending_shards, PendingEntry};
-use crate::{xray, App};
+use crate::table::{all_pending_shards, PendingEntry, Write};
+use crate::App;
 
 /// What one run did; logged and returned as the function's result.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -85,7 +86,7 @@ pub async fn run(app: &App, limits: CleanupLimits) -> CleanupSummary {
                     continue;
                 }
             };
-            for entry in page.entries {
+            for entry in page.items {
                 summary.found += 1;
                 let outcome = match &entry {
                     PendingEntry::Document { .. } => settle_document(app, &invocation, &entry).await,
@@ -123,42 +124,44 @@ fn record(app: &App, summary: &CleanupSummary) {
     );
 }
 
-async fn settle_document(app: &App, invocation: &Invocation, entry: &PendingEntry) -> Result<Settled, ApiError> {
+async fn settle_document(app: &App, invocation: &Invocation, entry: &PendingEntry) -> Result<Settled> {
     let PendingEntry::Document { owner, id } = entry else { unreachable!("called for documents only") };
     // Only pending uploads past the cut-off (the index holds nothing newer) and rejected ones
     // are abandoned; the removal is conditional on the status read, so a confirm that wins
     // meanwhile keeps its document.
     let Some(document) = app.table.get_document(owner, *id).await? else { return Ok(Settled::Skipped) };
-    if document.status == DocumentStatus::Uploaded || !app.table.delete_document(invocation, &document).await? {
+    if !is_abandoned(document.status) {
         return Ok(Settled::Skipped);
     }
+    match app.table.delete_document(invocation, &document).await? {
+        Write::Done => {}
+        Write::DocumentChanged(_) => return Ok(Settled::Skipped),
+        Write::Refused(refusal) => {
+            return Err(OperationError::Unexpected(format!("removing an abandoned upload: {refusal:?}")))
+        }
+    }
     // The row is settled; the object (or the parts) go now, or with the removal record later.
-    app.storage.abort_unfinished(&document).await;
-    app.storage.delete_object(&object_key(owner, *id)).await?;
+    remove_object(&app.storage, &document).await?;
     app.table.finish_removal(owner, *id).await?;
     Ok(Settled::Removed)
 }
 
-async fn finish_removal(app: &App, entry: &PendingEntry) -> Result<Settled, ApiError> {
+/// Whether a document found in the pending index is abandoned: everything there but an upload
+/// a confirm settled meanwhile (the index holds no pending upload newer than the cut-off).
+fn is_abandoned(status: DocumentStatus) -> bool {
+    status != DocumentStatus::Uploaded
+}
+
+async fn finish_removal(app: &App, entry: &PendingEntry) -> Result<Settled> {
     let PendingEntry::Removal { owner, id } = entry else { unreachable!("called for removals only") };
     app.storage.delete_object(&object_key(owner, *id)).await?;
     Ok(if app.table.finish_removal(owner, *id).await? { Settled::Removed } else { Settled::Skipped })
 }
 
-/// Limits for an invocation whose deadline is `deadline_ms` (Unix milliseconds): stop starting
-/// pages a safety margin (a fifth of the time, at most 5 s) before the Lambda timeout.
-pub fn limits_for_deadline(app: &App, deadline_ms: u64) -> CleanupLimits {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
-    let time_left = if deadline_ms > now_ms {
-        Duration::from_millis(deadline_ms - now_ms)
-    } else {
-        // `cargo lambda watch` sends the timeout itself rather than a point in time.
-        tracing::warn!(deadline_ms, "the invocation deadline is not in the future; allowing 60 s");
-        Duration::from_secs(60)
-    };
+/// Limits for a run of `invocation`: stop starting pages a safety margin (a fifth of the time
+/// left, at most 5 s) before its deadline.
+pub fn limits_for(app: &App, invocation: &Invocation) -> CleanupLimits {
+    let time_left = invocation.time_left();
     let remaining = time_left - (time_left / 5).min(Duration::from_secs(5));
     CleanupLimits {
         page_size: app.config.cleanup_page_size,
@@ -167,13 +170,14 @@ pub fn limits_for_deadline(app: &App, deadline_ms: u64) -> CleanupLimits {
     }
 }
 
-/// The scheduled function's handler. The event (an EventBridge `Scheduled Event`, or `{}` from a
-/// manual run) carries nothing the run needs.
-pub async fn handle(
-    app: &App,
-    event: lambda_http::LambdaEvent<serde_json::Value>,
-) -> Result<CleanupSummary, lambda_http::Error> {
-    tracing::info!(detail_type = ?event.payload.get("detail-type"), deadline_ms = event.context.deadline, "clean-up started");
-    let limits = limits_for_deadline(app, event.context.deadline);
-    Ok(xray::traced(event.context.xray_trace_id.as_deref(), run(app, limits)).await)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_in_the_pending_index_but_a_confirmed_upload_is_abandoned() {
+        assert!(is_abandoned(DocumentStatus::Pending));
+        assert!(is_abandoned(DocumentStatus::Rejected));
+        assert!(!is_abandoned(DocumentStatus::Uploaded));
+    }
 }

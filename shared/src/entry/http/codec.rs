@@ -1,12 +1,12 @@
-//! Mapping between API Gateway HTTP requests/responses and the handlers.
+//! Decoding API Gateway HTTP requests and encoding responses, shared by the routes.
 
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::domain::{DocumentId, TopicId};
 use crate::error::ApiError;
-use crate::model::{DocumentId, TopicId};
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_string(body).expect("response bodies are plain data");
@@ -84,6 +84,22 @@ pub fn path_topic_id(request: &Request) -> Result<Option<TopicId>, ApiError> {
 pub fn required_document_id(request: &Request) -> Result<DocumentId, ApiError> {
     path_document_id(request)?.ok_or_else(|| ApiError::invalid("the path must name a document id"))
 }
+
+/// The `limit` query parameter: 1 to `max`, `max` when absent (and at most 100).
+pub fn page_limit(request: &Request, max: u32) -> Result<u32, ApiError> {
+    let max = max.clamp(1, MAX_PAGE_SIZE);
+    match query_param(request, "limit") {
+        None => Ok(max),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| ApiError::invalid(format!("limit must be an integer from 1 to {max}"))),
+    }
+}
+
+/// The largest page any list answers.
+pub const MAX_PAGE_SIZE: u32 = 100;
 
 pub fn query_param(request: &Request, name: &str) -> Option<String> {
     request.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)

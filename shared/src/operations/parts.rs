@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use super::Result;
 use crate::auth::now_unix;
-use crate::error::ApiError;
-use crate::model::{Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, PartsToSign, UserId};
+use crate::domain::{
+    check_part_checksums, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, PartsToSign, UserId,
+};
 use crate::storage::PresignedUpload;
 use crate::App;
 
@@ -21,7 +23,8 @@ pub enum PartsOutcome<T> {
     NotFound,
     /// Not a multipart upload, or not pending any more: the detail says which.
     NotApplicable(String),
-    /// Part numbers beyond the plan, or the upload's URLs expired.
+    /// Part numbers beyond the plan, checksums the upload cannot take (or lacks), or the upload's
+    /// URLs expired.
     Invalid(String),
 }
 
@@ -52,12 +55,16 @@ impl<T> From<Unavailable> for PartsOutcome<T> {
 }
 
 /// The document of a multipart upload still in progress, or why not.
-async fn in_progress(
-    app: &App,
-    user: &UserId,
-    id: DocumentId,
-) -> Result<Result<(Document, MultipartUpload, MultipartPlan), Unavailable>, ApiError> {
+async fn in_progress(app: &App, user: &UserId, id: DocumentId) -> Result<std::result::Result<InProgress, Unavailable>> {
     let Some(document) = app.table.get_document(user, id).await? else { return Ok(Err(Unavailable::NotFound)) };
+    in_progress_upload(document)
+}
+
+/// A multipart upload in progress: the document, its upload and how it is cut into parts.
+type InProgress = (Document, MultipartUpload, MultipartPlan);
+
+/// Whether `document` is a multipart upload still in progress.
+fn in_progress_upload(document: Document) -> Result<std::result::Result<InProgress, Unavailable>> {
     let Some(multipart) = document.multipart.clone() else {
         return Ok(Err(Unavailable::NotApplicable("the document was not started as a multipart upload".into())));
     };
@@ -69,17 +76,21 @@ async fn in_progress(
 }
 
 /// POST /api/documents/{id}/parts: one URL per asked part, each signing that part's exact
-/// length (and its checksum when given), valid until the upload's own expiry.
+/// length (and its checksum: every part's for an upload created with a checksum algorithm, none
+/// otherwise), valid until the upload's own expiry.
 pub async fn sign_parts(
     app: &App,
     user: &UserId,
     id: DocumentId,
     parts: &PartsToSign,
-) -> Result<PartsOutcome<Vec<SignedPart>>, ApiError> {
+) -> Result<PartsOutcome<Vec<SignedPart>>> {
     let (document, multipart, plan) = match in_progress(app, user, id).await? {
         Ok(found) => found,
         Err(why) => return Ok(why.into()),
     };
+    if let Err(refused) = check_part_checksums(multipart.checksum_algorithm, parts) {
+        return Ok(PartsOutcome::Invalid(refused.to_string()));
+    }
     let expires_at = document.created_at + app.config.upload_url_expiry.as_secs() as i64;
     let left = expires_at - now_unix();
     if left <= 0 {
@@ -103,11 +114,38 @@ pub async fn sign_parts(
 }
 
 /// GET /api/documents/{id}/parts: the parts storage holds (number and size).
-pub async fn stored_parts(app: &App, user: &UserId, id: DocumentId) -> Result<PartsOutcome<Vec<(u32, u64)>>, ApiError> {
+pub async fn stored_parts(app: &App, user: &UserId, id: DocumentId) -> Result<PartsOutcome<Vec<(u32, u64)>>> {
     let (document, multipart, _) = match in_progress(app, user, id).await? {
         Ok(found) => found,
         Err(why) => return Ok(why.into()),
     };
     let parts = app.storage.list_parts(&document.object_key(), &multipart.upload_id).await?.unwrap_or_default();
     Ok(PartsOutcome::Answer(parts.into_iter().map(|p| (p.part_number, p.size_bytes)).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(multipart: bool, status: DocumentStatus) -> Document {
+        let user = UserId::parse("u").unwrap();
+        let mut document = Document::pending(user, "a.pdf".into(), "application/pdf".into(), Some(12 << 20), 0);
+        document.multipart = multipart.then(|| MultipartUpload { upload_id: "up".into(), part_size: 5 << 20 });
+        document.status = status;
+        document
+    }
+
+    #[test]
+    fn only_a_pending_multipart_upload_has_parts() {
+        let (_, _, plan) = in_progress_upload(document(true, DocumentStatus::Pending)).unwrap().ok().unwrap();
+        assert_eq!(plan.part_count, 3);
+        assert!(matches!(
+            in_progress_upload(document(false, DocumentStatus::Pending)).unwrap(),
+            Err(Unavailable::NotApplicable(detail)) if detail.contains("not started as a multipart upload")
+        ));
+        assert!(matches!(
+            in_progress_upload(document(true, DocumentStatus::Uploaded)).unwrap(),
+            Err(Unavailable::NotApplicable(detail)) if detail == "the document is uploaded"
+        ));
+    }
 }

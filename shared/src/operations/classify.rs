@@ -1,0 +1,243 @@
+//! Classification: extract a document's text and file it under the best-matching topic of its
+//! owner. Started when its object arrives (`object_arrived`, from the S3 event) or on demand
+//! (`POST /api/documents/{id}/classify`, [`reclassify`]); both do the same work here.
+//!
+//! Events arrive at least once and out of order. The result is a pure function of the object
+//! (which never changes: uploads cannot overwrite) and the topics, and is written only while the
+//! document is classifiable (`domain::CLASSIFIABLE`), so a duplicate rewrites the same values and
+//! an event for a deleted or rejected document writes nothing. Classification never touches the
+//! quota.
+
+use std::time::Instant;
+
+use super::{OperationError, Result};
+use crate::classifier::Classifier;
+use crate::domain::{Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, UserId};
+use crate::extract::{extract_bounded, ExtractError, Format};
+use crate::invocation::Invocation;
+use crate::metrics::{milliseconds, Unit};
+use crate::retry::RetryPolicy;
+use crate::storage::ObjectRead;
+use crate::table::{Overwrite, RecordOutcome};
+use crate::App;
+
+const EXCERPT_CHARS: usize = 300;
+/// The metrics' operation for classification, by event or on demand.
+const OPERATION: &str = "classify";
+
+/// What classifying one document did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClassifyOutcome {
+    /// The document with the classification now stored on it.
+    Recorded(Box<Document>),
+    /// Nothing written, and why.
+    Skipped(SkipReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Deleted, cleaned up, or never created: no row is resurrected.
+    NoDocument,
+    Rejected,
+    /// No object in storage (yet, or any more).
+    NoObject,
+    /// The chosen topics kept being deleted while classifying; try again.
+    TopicsKeptChanging,
+    /// The user filed the document by hand; an automatic result does not replace that.
+    FiledByUser,
+}
+
+/// POST /api/documents/{id}/classify: classifies `id` of `user` again now, against the
+/// current topics, and stores the result.
+/// A document the user filed by hand is classified again only with `replace_manual`.
+pub async fn reclassify(
+    app: &App,
+    classifier: &dyn Classifier,
+    invocation: &Invocation,
+    user: &UserId,
+    id: DocumentId,
+    replace_manual: bool,
+) -> Result<ClassifyOutcome> {
+    let Some(document) = app.table.get_document(user, id).await? else {
+        return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument));
+    };
+    let overwrite = match replace_manual {
+        true => Overwrite::Anything,
+        false if document.classification.is_by_user() => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
+        false => Overwrite::KeepUsersChoice,
+    };
+    classify_document(app, classifier, invocation, document, overwrite).await
+}
+
+/// Extracts the text of `document`'s object, scores it and stores the verdict.
+pub(crate) async fn classify_document(
+    app: &App,
+    classifier: &dyn Classifier,
+    invocation: &Invocation,
+    document: Document,
+    overwrite: Overwrite,
+) -> Result<ClassifyOutcome> {
+    if document.status == DocumentStatus::Rejected {
+        return Ok(ClassifyOutcome::Skipped(SkipReason::Rejected));
+    }
+    let classification = match Format::of(&document.content_type) {
+        None => Classification::failed(format!("unsupported content type {:?}", document.content_type)),
+        Some(format) => {
+            let config = &app.config;
+            let (limit, prefix_ok) = match format.needs_whole_object() {
+                true => (config.classify_max_object_bytes, false),
+                false => (config.classify_text_prefix_bytes, true),
+            };
+            match app.storage.read_object(invocation, &document.object_key(), limit, prefix_ok).await? {
+                ObjectRead::Missing => return Ok(ClassifyOutcome::Skipped(SkipReason::NoObject)),
+                ObjectRead::TooLarge { size } => Classification::failed(format!(
+                    "the document is {size} bytes; text is extracted from documents of at most {limit} bytes"
+                )),
+                ObjectRead::Bytes(bytes) => {
+                    match extract_timed(app, format, &bytes).await {
+                        // Never a bare `unclassified`, which would read as "no topic matched".
+                        Ok(text) if text.trim().is_empty() => Classification::no_text(),
+                        Ok(text) => return record(app, classifier, invocation, document, &text, overwrite).await,
+                        // Not the file's fault: fail the event so that it is retried.
+                        Err(ExtractError::Sandbox(error)) => return Err(OperationError::Extraction(error)),
+                        Err(error) => Classification::failed(error.to_string()),
+                    }
+                }
+            }
+        }
+    };
+    store(app, invocation, document, classification, overwrite).await
+}
+
+/// The text of `bytes`, bounded (see `extract`); how long that took is a metric.
+async fn extract_timed(app: &App, format: Format, bytes: &[u8]) -> std::result::Result<String, ExtractError> {
+    let started = Instant::now();
+    let text = extract_bounded(&app.sandbox, format, bytes, &app.config.extraction_limits()).await;
+    app.metrics.emit(OPERATION, &[], &[("ExtractionTime", Unit::Milliseconds, milliseconds(started.elapsed()))]);
+    text
+}
+
+/// Every stored verdict is counted by its status.
+fn count_outcome(app: &App, status: ClassificationStatus) {
+    app.metrics.emit(OPERATION, &[("Status", status.as_str())], &[("ClassificationOutcomes", Unit::Count, 1.0)]);
+}
+
+/// Scores `text` against the user's current topics and stores the verdict; if the chosen topic
+/// is deleted in between, scores again against what is left.
+async fn record(
+    app: &App,
+    classifier: &dyn Classifier,
+    invocation: &Invocation,
+    document: Document,
+    text: &str,
+    overwrite: Overwrite,
+) -> Result<ClassifyOutcome> {
+    let excerpt = excerpt(text);
+    let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
+    while attempts.next().await {
+        let topics = app.table.list_topics(&document.owner).await?;
+        let verdict = classifier.classify(text, &topics).await;
+        if let Some(reason) = &verdict.fallback {
+            tracing::warn!(user = document.owner.as_str(), id = %document.id, reason, "classifier fell back");
+            app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
+        }
+        let classification = classification_of(verdict, &excerpt);
+        let recorded =
+            app.table.record_classification(invocation, &document.owner, document.id, &classification, overwrite);
+        match recorded.await? {
+            RecordOutcome::Recorded => {
+                count_outcome(app, classification.status);
+                return Ok(ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })));
+            }
+            RecordOutcome::DocumentGone => return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument)),
+            RecordOutcome::FiledByUser => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
+            RecordOutcome::TopicGone => continue,
+        }
+    }
+    Ok(ClassifyOutcome::Skipped(SkipReason::TopicsKeptChanging))
+}
+
+/// What is stored for a classifier's verdict: filed under its topic, or unclassified with the
+/// best score kept as the confidence.
+fn classification_of(verdict: crate::classifier::Verdict, excerpt: &str) -> Classification {
+    let filed_under = verdict.filed_under();
+    Classification {
+        status: match filed_under {
+            Some(_) => ClassificationStatus::Classified,
+            None => ClassificationStatus::Unclassified,
+        },
+        topic_id: filed_under,
+        confidence: verdict.best.map(|(_, score)| round(score)),
+        excerpt: Some(excerpt.to_owned()),
+        reason: None,
+        classified_by: Some(verdict.classified_by),
+    }
+}
+
+async fn store(
+    app: &App,
+    invocation: &Invocation,
+    document: Document,
+    classification: Classification,
+    overwrite: Overwrite,
+) -> Result<ClassifyOutcome> {
+    let recorded =
+        app.table.record_classification(invocation, &document.owner, document.id, &classification, overwrite);
+    Ok(match recorded.await? {
+        RecordOutcome::Recorded => {
+            count_outcome(app, classification.status);
+            ClassifyOutcome::Recorded(Box::new(Document { classification, ..document }))
+        }
+        RecordOutcome::FiledByUser => ClassifyOutcome::Skipped(SkipReason::FiledByUser),
+        RecordOutcome::DocumentGone | RecordOutcome::TopicGone => ClassifyOutcome::Skipped(SkipReason::NoDocument),
+    })
+}
+
+fn round(score: f64) -> f64 {
+    (score * 10_000.0).round() / 10_000.0
+}
+
+fn excerpt(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::Verdict;
+    use crate::domain::TopicId;
+
+    #[test]
+    fn excerpts_collapse_whitespace_and_stop_at_a_character_boundary() {
+        assert_eq!(excerpt("a\n\n b\t c"), "a b c");
+        let long = "é".repeat(400);
+        assert_eq!(excerpt(&long).chars().count(), EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn a_verdict_files_or_keeps_its_best_score_as_the_confidence() {
+        let topic = TopicId::new();
+        let verdict = |filed| Verdict {
+            best: Some((topic, 0.123456)),
+            filed,
+            classified_by: "minilm-static".into(),
+            fallback: None,
+        };
+        let filed = classification_of(verdict(true), "text");
+        assert_eq!(
+            (filed.status, filed.topic_id, filed.confidence),
+            (ClassificationStatus::Classified, Some(topic), Some(0.1235))
+        );
+        let kept = classification_of(verdict(false), "text");
+        assert_eq!(
+            (kept.status, kept.topic_id, kept.confidence),
+            (ClassificationStatus::Unclassified, None, Some(0.1235))
+        );
+        assert_eq!(kept.classified_by.as_deref(), Some("minilm-static"));
+    }
+}

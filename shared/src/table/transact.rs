@@ -1,0 +1,171 @@
+//! The one place that runs a transaction: its idempotency token, its retries, and what a
+//! cancellation means.
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
+
+use super::{DocumentTable, Item, TableError};
+use crate::invocation::Invocation;
+use crate::retry::RetryPolicy;
+
+/// The conditions that failed in a cancelled transaction, with each item as it was (every
+/// transaction item asks for `ALL_OLD` on failure where the caller needs it).
+#[derive(Debug)]
+pub(crate) struct FailedConditions(Vec<CancellationReason>);
+
+impl FailedConditions {
+    /// Whether the condition of the transaction's `index`-th item failed.
+    pub fn failed(&self, index: usize) -> bool {
+        self.0.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+    }
+
+    /// The `index`-th item as it was when its condition failed (absent when it did not exist).
+    pub fn item(&self, index: usize) -> Option<&Item> {
+        self.0.get(index).and_then(CancellationReason::item)
+    }
+}
+
+/// What to do about a cancelled transaction, from its reasons alone.
+#[derive(Debug, PartialEq, Eq)]
+enum Cancellation {
+    /// A condition failed: the caller decides what that means.
+    ConditionsFailed,
+    /// Only transient reasons (another transaction on one of the items, throttling): the same
+    /// transaction may be sent again.
+    Transient,
+    /// Anything else (validation errors, sizes...): a bug or a backend failure.
+    Other,
+}
+
+fn classify_cancellation(codes: &[Option<&str>]) -> Cancellation {
+    if codes.contains(&Some("ConditionalCheckFailed")) {
+        return Cancellation::ConditionsFailed;
+    }
+    let transient = |code: &Option<&str>| {
+        matches!(
+            code,
+            None | Some("None" | "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
+        )
+    };
+    if codes.iter().all(transient) {
+        Cancellation::Transient
+    } else {
+        Cancellation::Other
+    }
+}
+
+/// Error codes of a whole request that mean "send the same request again later". The SDK
+/// already retries most of them a few times; these retries continue within the deadline. The
+/// request's idempotency token makes a resend of a committed transaction harmless.
+fn is_transient_error<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            matches!(
+                service.err().code(),
+                Some(
+                    "ThrottlingException"
+                        | "ProvisionedThroughputExceededException"
+                        | "RequestLimitExceeded"
+                        | "TransactionInProgressException"
+                        | "InternalServerError"
+                        | "ServiceUnavailable"
+                )
+            ) || service.raw().status().is_server_error()
+        }
+        _ => false,
+    }
+}
+
+impl DocumentTable {
+    /// Runs `items` as one transaction. `Ok(None)`: committed. `Ok(Some(failed))`: a condition
+    /// failed and nothing was written. Cancellations for transient reasons (`TransactionConflict`
+    /// when another transaction touches one of the items, throttling) and transient request
+    /// errors are retried under [`RetryPolicy::TRANSACTIONS`]. Every attempt carries the same
+    /// `ClientRequestToken`, derived from the invocation and `purpose`, so a resend of a
+    /// transaction whose reply was lost is recognised by DynamoDB as the same one (for 10
+    /// minutes) and answered as committed.
+    pub(crate) async fn transact(
+        &self,
+        invocation: &Invocation,
+        purpose: &str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<FailedConditions>, TableError> {
+        let token = invocation.idempotency_token(purpose);
+        let mut attempts = RetryPolicy::TRANSACTIONS.attempts(invocation);
+        let mut last_reason = String::new();
+        while attempts.next().await {
+            if attempts.made() > 1 {
+                tracing::warn!(purpose, attempt = attempts.made(), reason = last_reason, "transaction retried");
+            }
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
+                .send()
+                .await;
+            last_reason = match result {
+                Ok(_) => return Ok(None),
+                Err(error) => match cancellation_reasons(error) {
+                    Ok(reasons) => {
+                        let codes: Vec<Option<&str>> = reasons.iter().map(CancellationReason::code).collect();
+                        match classify_cancellation(&codes) {
+                            Cancellation::ConditionsFailed => return Ok(Some(FailedConditions(reasons))),
+                            Cancellation::Transient => format!("cancelled: {codes:?}"),
+                            Cancellation::Other => {
+                                return Err(TableError::new(
+                                    "running a transaction",
+                                    format!("{purpose}: reasons {reasons:?}"),
+                                ))
+                            }
+                        }
+                    }
+                    Err(error) if is_transient_error(&error) => format!("{error}"),
+                    Err(error) => return Err(TableError::new("running a transaction", error)),
+                },
+            };
+        }
+        Err(TableError::new(
+            "running a transaction",
+            format!("{purpose}: {} attempts, last: {last_reason}", attempts.made()),
+        ))
+    }
+}
+
+/// The reasons of a cancelled transaction, or the error itself when it is something else.
+#[allow(clippy::result_large_err)] // the error is the SDK's own, handed straight back
+fn cancellation_reasons(
+    error: SdkError<TransactWriteItemsError>,
+) -> Result<Vec<CancellationReason>, SdkError<TransactWriteItemsError>> {
+    match error {
+        SdkError::ServiceError(service) => match service.err() {
+            TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                Ok(cancelled.cancellation_reasons().to_vec())
+            }
+            _ => Err(SdkError::ServiceError(service)),
+        },
+        other => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_condition_decides_even_beside_a_conflict() {
+        let decide = classify_cancellation;
+        assert_eq!(decide(&[Some("ConditionalCheckFailed"), Some("None")]), Cancellation::ConditionsFailed);
+        assert_eq!(
+            decide(&[Some("TransactionConflict"), Some("ConditionalCheckFailed")]),
+            Cancellation::ConditionsFailed
+        );
+        assert_eq!(decide(&[Some("None"), Some("TransactionConflict")]), Cancellation::Transient);
+        assert_eq!(decide(&[Some("ThrottlingError"), None]), Cancellation::Transient);
+        assert_eq!(decide(&[Some("ValidationError"), Some("None")]), Cancellation::Other);
+        assert_eq!(decide(&[Some("ItemCollectionSizeLimitExceeded")]), Cancellation::Other);
+    }
+}
