@@ -54,12 +54,11 @@ test: tools test-tools $(PDF_CORPUS)/.complete $(MODEL) $(DOCUMENT_TYPES)
 # (presigned PUT with size, type and checksum, conditional create, ranged GET at confirm and its
 # races, multipart, delete, download URL, classification through the S3 events, clean-up, and the
 # fault proxy in front of storage; the few that never reach storage take seconds).
-SEAWEEDFS_TESTS := package(shared) & binary(integration)
 test-seaweedfs: tools test-tools $(MODEL) $(DOCUMENT_TYPES)
 	cargo build --workspace --all-targets
 	STORAGE=seaweedfs API_PORT=13100 DYNAMODB_PORT=18100 LOCALSTACK_PORT=14666 WEB_PORT=15273 STORAGE_PORT=18533 \
 	$(VENV)/bin/python localstack/devstack.py test -- bash -c \
-		'(cd web && node --test tests/); web=$$?; cargo nextest run --no-fail-fast -E "$(SEAWEEDFS_TESTS)"; rust=$$?; \
+		'(cd web && node --test tests/); web=$$?; cargo nextest run -p shared --test integration --no-fail-fast; rust=$$?; \
 		$(VENV)/bin/python tests/logs/check_secrets.py .stack/test; logs=$$?; exit $$((web | rust | logs))'
 
 # What `make dev` needs: the Python tools (LocalStack, cargo-lambda, cfn-lint, SeaweedFS) and Dynoxide.
