@@ -128,7 +128,27 @@ async fn fifty_confirms_race_for_the_default_limit() {
     let unit = app.config.default_quota_bytes / 2_500;
     let (api, user) = (Api::new(), new_user());
     let staged = staged_uploads(&api, &user, unit).await;
+    // The arrivals decide what fits first (each reserves its object's size, or is rejected);
+    // then every confirm races to turn a reservation into usage on the same counters.
+    arrivals_settled(&app, &user, &staged).await;
     race_confirms(app, &user, &staged).await;
+}
+
+/// Waits until each staged upload's arrival was screened: its size reserved, or it rejected.
+async fn arrivals_settled(app: &App, user: &str, staged: &[(String, u64)]) {
+    let owner = UserId::parse(user).unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    for (id, _) in staged {
+        let id = DocumentId::parse(id).unwrap();
+        loop {
+            let document = app.table.get_document(&owner, id).await.unwrap().expect("the document exists");
+            if document.arrival_bytes.is_some() || document.status != shared::domain::DocumentStatus::Pending {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id}: its arrival was not screened within 60 s");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
