@@ -29,7 +29,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 $$(ls -d $$(pyenv root 2>/dev/n
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-docker test test-seaweedfs bench eval model tools test-tools token cleanup clean-stack
+.PHONY: dev dev-docker test test-seaweedfs bench eval model tools test-tools token cleanup clean-stack sam-check
 
 # S3 is LocalStack's by default; `make dev STORAGE=seaweedfs` serves it from SeaweedFS (README).
 STORAGE ?= localstack
@@ -118,11 +118,26 @@ $(MODEL): eval/classification/distill.py eval/classification/bert_np.py $(MODEL_
 $(DOCUMENT_TYPES): eval/classification/bundle_document_types.py $(shell find model/document-types -type f)
 	python3 eval/classification/bundle_document_types.py model/document-types $@
 
-# `sam build` of template.yaml's ClassifierModelLayer: the table and the bank at /opt/model in
-# the functions.
-build-ClassifierModelLayer: $(MODEL) $(DOCUMENT_TYPES)
-	mkdir -p $(ARTIFACTS_DIR)/model
-	cp $(MODEL) $(DOCUMENT_TYPES) $(ARTIFACTS_DIR)/model/
+# `sam validate --lint` and `sam build` offline, without Docker, into target/sam/ (samconfig.toml
+# holds the build's settings), then tests/sam/check_build.py checks what was built: each
+# function's bootstrap (an aarch64 executable, the binary its Metadata names), runtime,
+# architecture and handler, and the model layer's files. `sam build` runs deploy/Makefile (one
+# `cargo lambda build --release --arm64` for all the functions) and model/layer/Makefile
+# (`make model`). SAM CLI has a venv of its own: its pins differ from LocalStack's.
+SAM_VENV := $(TOOLS)/sam-venv
+SAM_BUILD_DIR := $(CURDIR)/target/sam/build
+sam-check: $(VENV)/.installed $(SAM_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --build-dir $(SAM_BUILD_DIR)
+	$(SAM_VENV)/bin/python tests/sam/check_build.py $(SAM_BUILD_DIR)/template.yaml \
+		--lambda-dir $(CARGO_TARGET_DIR)/lambda-sam
+
+$(SAM_VENV)/.installed: tests/sam/requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is needed (e.g. pyenv install 3.13)"; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r tests/sam/requirements.txt
+	touch $@
 
 $(PDF_VENV)/.installed: pdf_text/eval/corpus/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is needed (e.g. pyenv install 3.13)"; exit 1; }

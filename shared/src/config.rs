@@ -70,8 +70,9 @@ pub struct Config {
     /// model`; in AWS beside the table in the model layer). Without it, topics are filed by
     /// score alone.
     pub classifier_document_types_path: Option<std::path::PathBuf>,
-    /// Open the connections to DynamoDB and S3 during init (set in AWS by template.yaml).
-    pub warm_connections: bool,
+    /// Which connections init opens (`WARM_CONNECTIONS`, set per function by template.yaml):
+    /// only those whose probe the function's role permits, so that no cold start logs a denial.
+    pub warm_connections: WarmConnections,
     /// CloudWatch namespace of the metrics (see `metrics`).
     pub metrics_namespace: String,
     /// Where X-Ray subsegments of AWS calls go (`AWS_XRAY_DAEMON_ADDRESS`, set by Lambda); they
@@ -82,6 +83,37 @@ pub struct Config {
     pub bedrock_model_id: Option<String>,
     pub bedrock_prompt: Option<String>,
     pub bedrock_timeout: Duration,
+}
+
+/// The connections `App` opens during init, each by a probe its role must permit: DynamoDB by
+/// a GetItem of the key `WARM-UP`, S3 by a HeadObject of `users/connection-warm-up` (which needs
+/// s3:GetObject, and s3:ListBucket for a 404 instead of a 403).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WarmConnections {
+    pub dynamodb: bool,
+    pub s3: bool,
+}
+
+impl WarmConnections {
+    /// `WARM_CONNECTIONS`: absent, `false` or `0` for none; `true` or `1` for both; otherwise a
+    /// comma-separated list of `dynamodb` and `s3`.
+    pub fn parse(raw: Option<String>) -> Result<Self, ConfigError> {
+        let Some(raw) = raw else { return Ok(Self::default()) };
+        match raw.as_str() {
+            "false" | "0" => return Ok(Self::default()),
+            "true" | "1" => return Ok(Self { dynamodb: true, s3: true }),
+            _ => {}
+        }
+        let mut warm = Self::default();
+        for service in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match service.to_ascii_lowercase().as_str() {
+                "dynamodb" => warm.dynamodb = true,
+                "s3" => warm.s3 = true,
+                _ => return Err(ConfigError::Invalid { name: "WARM_CONNECTIONS", value: raw.clone() }),
+            }
+        }
+        Ok(warm)
+    }
 }
 
 impl Config {
@@ -136,7 +168,7 @@ impl Config {
             },
             classifier_model_path: non_empty("CLASSIFIER_MODEL_PATH").map(Into::into),
             classifier_document_types_path: non_empty("CLASSIFIER_DOCUMENT_TYPES_PATH").map(Into::into),
-            warm_connections: flag("WARM_CONNECTIONS")?,
+            warm_connections: WarmConnections::parse(non_empty("WARM_CONNECTIONS"))?,
             max_pending_uploads: number("MAX_PENDING_UPLOADS", 100)?,
             max_topics: number("MAX_TOPICS_PER_USER", DEFAULT_MAX_TOPICS)?.max(1),
             multipart_part_size: number("MULTIPART_PART_SIZE_BYTES", 8 * 1024 * 1024)?,
@@ -240,5 +272,19 @@ mod tests {
             config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("ALLOWED_CONTENT_TYPES", " Text/Plain , image/png,")])
                 .unwrap();
         assert_eq!(c.allowed_content_types, vec!["text/plain", "image/png"]);
+    }
+
+    #[test]
+    fn warm_connections_name_the_services() {
+        let warm = |raw: &str| config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("WARM_CONNECTIONS", raw)]);
+        let both = WarmConnections { dynamodb: true, s3: true };
+        let dynamodb = WarmConnections { dynamodb: true, s3: false };
+        assert_eq!(config(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b")]).unwrap().warm_connections, Default::default());
+        assert_eq!(warm("false").unwrap().warm_connections, Default::default());
+        assert_eq!(warm("true").unwrap().warm_connections, both);
+        assert_eq!(warm("dynamodb").unwrap().warm_connections, dynamodb);
+        assert_eq!(warm(" DynamoDB , s3 ").unwrap().warm_connections, both);
+        let err = warm("dynamodb,sqs").unwrap_err();
+        assert!(err.to_string().contains("WARM_CONNECTIONS"), "{err}");
     }
 }

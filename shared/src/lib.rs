@@ -72,7 +72,8 @@ impl App {
             sdk,
             config,
         };
-        if app.config.warm_connections {
+        let warm = app.config.warm_connections;
+        if warm.dynamodb || warm.s3 {
             app.warm_connections().await;
         }
         Ok(app)
@@ -84,13 +85,23 @@ impl App {
         clients::classifier(&self.sdk, &self.config)
     }
 
-    /// Opens the pooled connections to DynamoDB and S3 during init, so that the first request
-    /// does not pay the TCP and TLS handshakes. Any answer (even "not found" or "access denied"
-    /// for these probe keys) leaves its connection in the pool; failures are ignored.
+    /// Opens the pooled connections to DynamoDB and S3 during init (those `WARM_CONNECTIONS`
+    /// names), so that the first request does not pay the TCP and TLS handshakes. Any answer
+    /// (even "not found" for these probe keys) leaves its connection in the pool; failures are
+    /// ignored. template.yaml names only the services whose probe the function's role permits.
     async fn warm_connections(&self) {
+        let warm = self.config.warm_connections;
         let invocation = Invocation::standalone(WARM_UP_BUDGET);
-        let dynamodb = self.table.warm_up();
-        let s3 = self.storage.object_size(&invocation, "users/connection-warm-up");
+        let dynamodb = async {
+            if warm.dynamodb {
+                self.table.warm_up().await;
+            }
+        };
+        let s3 = async {
+            if warm.s3 {
+                let _ = self.storage.object_size(&invocation, "users/connection-warm-up").await;
+            }
+        };
         let _ = tokio::time::timeout(WARM_UP_BUDGET, async { tokio::join!(dynamodb, s3) }).await;
     }
 }
