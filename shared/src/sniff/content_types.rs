@@ -30,6 +30,11 @@ pub(super) fn main_part(entry: &LocalEntry<'_>) -> Option<String> {
     main_part_in(std::str::from_utf8(&xml).ok()?)
 }
 
+/// Whether `part` can name a main document part: a non-empty path ending in `.xml`.
+fn is_xml_part_name(part: &str) -> bool {
+    part.len() > 4 && part.get(part.len() - 4..).is_some_and(|end| end.eq_ignore_ascii_case(".xml"))
+}
+
 /// Raw deflate of `data`, whole, to at most [`MAX_INFLATED`] bytes.
 fn inflate(data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(MAX_INFLATED);
@@ -56,7 +61,9 @@ fn main_part_in(xml: &str) -> Option<String> {
                     }
                 }
                 if let (Some(part), true) = (part, main) {
-                    return Some(part).filter(|part| !part.is_empty());
+                    // A WordprocessingML main part is XML: a package naming a program or an
+                    // image as its main part is no Word document, whatever it declares.
+                    return Some(part).filter(|part| is_xml_part_name(part));
                 }
             }
             Event::Eof => return None,

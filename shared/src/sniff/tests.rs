@@ -178,6 +178,10 @@ fn the_main_part_may_be_the_one_content_types_names() {
     // Without [Content_Types].xml in the head, word/document.xml is the rule.
     let unnamed = zip_file(&[("word/media/a.png", &padding), entries[0], entries[1]], b"", false);
     assert_eq!(detected(confirm(DOCX, &unnamed)), NO_DOCUMENT);
+    // A package that names a program as its main part is not a Word document.
+    let forged = format!(r#"<Types><Override PartName="/setup.exe" ContentType="{DOCX_MAIN}"/></Types>"#);
+    let program = zip_file(&[("[Content_Types].xml", forged.as_bytes()), ("setup.exe", b"MZ\x90\0")], b"", false);
+    assert_eq!(detected(confirm(DOCX, &program)), NO_DOCUMENT);
 }
 
 #[test]
