@@ -30,9 +30,12 @@ pub(super) fn main_part(entry: &LocalEntry<'_>) -> Option<String> {
     main_part_in(std::str::from_utf8(&xml).ok()?)
 }
 
-/// Whether `part` can name a main document part: a non-empty path ending in `.xml`.
+/// Whether `part` can name a main document part: a path ending in `.xml`, and not the content
+/// types file itself.
 fn is_xml_part_name(part: &str) -> bool {
-    part.len() > 4 && part.get(part.len() - 4..).is_some_and(|end| end.eq_ignore_ascii_case(".xml"))
+    part.len() > 4
+        && part.get(part.len() - 4..).is_some_and(|end| end.eq_ignore_ascii_case(".xml"))
+        && !part.as_bytes().eq_ignore_ascii_case(ENTRY_NAME)
 }
 
 /// Raw deflate of `data`, whole, to at most [`MAX_INFLATED`] bytes.

@@ -140,9 +140,8 @@ pub fn check_head(content_type: &str, head: &[u8], size: u64) -> Verdict {
 fn docx_head(declared: String, head: &[u8], size: u64) -> Verdict {
     let entries = package::local_entries(head);
     let main_part = entries.iter().find_map(content_types::main_part);
-    if entries.iter().any(|entry| package::is_main_part(entry.name, main_part.as_deref())) {
-        return Verdict::Fits;
-    }
+    // Local headers alone never admit a file: a ZIP can carry a local header its central
+    // directory does not list (what every reader opens), so only the directory decides.
     // Another kind of package (a spreadsheet...) is named in the 415 as soon as it shows.
     if let Some(detected) = package::other_kind_seen(&entries) {
         return Verdict::Mismatch(Mismatch { declared, detected });
@@ -187,9 +186,10 @@ fn is_text(head: &[u8], size: u64) -> bool {
 }
 
 /// Text in a single-byte encoding (Latin-1, Windows-1252: still common for `.txt` files): no
-/// control bytes but white space. Binary data almost always has some in its first KiB.
+/// control bytes but white space and ESC (terminal colours in saved logs). Binary data almost
+/// always has others in its first KiB.
 fn is_single_byte_text(bytes: &[u8]) -> bool {
-    bytes.iter().all(|b| *b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0C))
+    bytes.iter().all(|b| *b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0C | 0x1B))
 }
 
 /// Whether `bytes` is UTF-8, allowing a character cut off at the end when more follows.

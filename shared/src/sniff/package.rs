@@ -110,18 +110,15 @@ pub(super) fn central_names(tail: &[u8], size: u64) -> Result<Vec<&[u8]>, &'stat
     Ok(names)
 }
 
-/// The End Of Central Directory record nearest the end whose comment ends the file, or else
-/// (bytes appended after the archive) the one nearest the end whose comment ends within it.
+/// The End Of Central Directory record: the only one in the archive's last 64 KiB, whose
+/// comment ends within the file. Two (one hidden in the other's comment) make the archive
+/// ambiguous: readers disagree on which one counts, so it is refused rather than guessed.
 fn find_end_record(tail: &[u8]) -> Option<usize> {
     let last = tail.len().checked_sub(END_RECORD_LEN)?;
     let first = last.saturating_sub(MAX_COMMENT_LEN);
-    let record_with = |fits: fn(usize, usize) -> bool| {
-        (first..=last).rev().find(|&at| {
-            tail[at..].starts_with(END_RECORD)
-                && u16_at(tail, at + 20).is_some_and(|comment| fits(at + END_RECORD_LEN + comment as usize, tail.len()))
-        })
-    };
-    record_with(|end, len| end == len).or_else(|| record_with(|end, len| end <= len))
+    let mut records = (first..=last).filter(|&at| tail[at..].starts_with(END_RECORD));
+    let (at, None) = (records.next()?, records.next()) else { return None };
+    u16_at(tail, at + 20).filter(|comment| at + END_RECORD_LEN + *comment as usize <= tail.len()).map(|_| at)
 }
 
 /// The ZIP64 end record, through the locator just before the end record at `end`: where the
@@ -134,10 +131,18 @@ fn zip64_end_record(tail: &[u8], end: usize, size: u64) -> Option<usize> {
     let tail_start = size.checked_sub(tail.len() as u64)?;
     let stated = u64_at(tail, locator + 8)?.checked_sub(tail_start).and_then(|at| usize::try_from(at).ok());
     let adjacent = locator.checked_sub(ZIP64_END_RECORD_LEN);
-    [stated, adjacent].into_iter().flatten().find(|&record| {
-        record.checked_add(ZIP64_END_RECORD_LEN).is_some_and(|end| end <= locator)
-            && tail[record..].starts_with(ZIP64_END_RECORD)
-    })
+    let record_at = |record: Option<usize>| {
+        record.filter(|&record| {
+            record.checked_add(ZIP64_END_RECORD_LEN).is_some_and(|end| end <= locator)
+                && tail[record..].starts_with(ZIP64_END_RECORD)
+        })
+    };
+    // Readers take either the record the locator names or the one right before the locator:
+    // when both are records and they differ, the archive is ambiguous and refused.
+    match (record_at(stated), record_at(adjacent)) {
+        (Some(a), Some(b)) if a != b => None,
+        (a, b) => a.or(b),
+    }
 }
 
 /// Whether `name` is the main document part: `word/document.xml`, or `main_part` (the part
