@@ -97,31 +97,33 @@ def read_state() -> State:
             body["reserved_bytes"],
             body["limit_bytes"],
         )
-        cursor = None
-        for _ in range(1000):
-            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-            page = session.get(f"{base}/api/documents", params=params, timeout=TIMEOUT)
-            if page.status_code != 200:
-                return State(error=f"GET /api/documents answered {page.status_code}: {page.text[:200]}")
-            body = page.json()
-            state.documents.update({item["id"]: item["status"] for item in body["items"]})
-            cursor = body["next_cursor"]
-            if not cursor:
-                break
-        cursor = None
-        for _ in range(1000):
-            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-            topics = session.get(f"{base}/api/topics", params=params, timeout=TIMEOUT)
-            if topics.status_code != 200:
-                return State(error=f"GET /api/topics answered {topics.status_code}: {topics.text[:200]}")
-            body = topics.json()
-            state.topics.update(topic["id"] for topic in body["items"])
-            cursor = body["next_cursor"]
-            if not cursor:
-                break
+        for item in every_item(session, base, "/api/documents"):
+            state.documents[item["id"]] = item["status"]
+        state.topics.update(topic["id"] for topic in every_item(session, base, "/api/topics"))
+    except PageRefused as refused:
+        return State(error=str(refused))
     except (requests.RequestException, ValueError, KeyError, TypeError) as error:
         return State(error=f"{type(error).__name__}: {error}")
     return state
+
+
+class PageRefused(Exception):
+    """A list route answered something other than 200."""
+
+
+def every_item(session, base, path):
+    """Every item of the paged list route `path` (`{"items", "next_cursor"}`), page after page."""
+    cursor = None
+    for _ in range(1000):
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = session.get(f"{base}{path}", params=params, timeout=TIMEOUT)
+        if page.status_code != 200:
+            raise PageRefused(f"GET {path} answered {page.status_code}: {page.text[:200]}")
+        body = page.json()
+        yield from body["items"]
+        cursor = body["next_cursor"]
+        if not cursor:
+            return
 
 
 @dataclass
