@@ -31,9 +31,10 @@ const S3_GET: Price = Price { unit: "S3 GET", usd: 0.0004e-3, source: "S3 Standa
 const LOG_GB: Price =
     Price { unit: "GB of logs ingested", usd: 0.50, source: "CloudWatch Logs standard ingestion, 2025" };
 
-/// Lambda's own lines per invocation with `LogFormat: JSON` at `SystemLogLevel: INFO`
-/// (`platform.start`, `platform.report`; about 250 and 450 bytes): not measurable here.
-const PLATFORM_LOG_BYTES: f64 = 700.0;
+/// Lambda's own lines per invocation: none at the template's `SystemLogLevel: WARN` (its
+/// `PlatformLogLevel` default) for an invocation that succeeds; at INFO, `platform.start` and
+/// `platform.report` add about 250 and 450 bytes (not measurable here).
+const PLATFORM_LOG_BYTES: f64 = 0.0;
 /// Share of invocations that start a new execution environment (stated, not measured).
 pub const COLD_START_RATE: f64 = 0.01;
 /// The template's clean-up schedule (`CleanupSchedule`, rate(30 minutes)): runs per month.

@@ -106,7 +106,7 @@ pub(crate) async fn classify_document(
             }
         }
     };
-    store(app, invocation, document, classification, overwrite).await
+    store(app, document, classification, overwrite).await
 }
 
 /// The text of `bytes`, bounded (see `extract`); how long that took is a metric.
@@ -143,8 +143,7 @@ async fn record(
             app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
         }
         let classification = classification_of(verdict, &excerpt);
-        let recorded =
-            app.table.record_classification(invocation, &document.owner, document.id, &classification, overwrite);
+        let recorded = app.table.record_classification(&document.owner, document.id, &classification, overwrite);
         match recorded.await? {
             RecordOutcome::Recorded => {
                 count_outcome(app, classification.status);
@@ -177,13 +176,11 @@ fn classification_of(verdict: crate::classifier::Verdict, excerpt: &str) -> Clas
 
 async fn store(
     app: &App,
-    invocation: &Invocation,
     document: Document,
     classification: Classification,
     overwrite: Overwrite,
 ) -> Result<ClassifyOutcome> {
-    let recorded =
-        app.table.record_classification(invocation, &document.owner, document.id, &classification, overwrite);
+    let recorded = app.table.record_classification(&document.owner, document.id, &classification, overwrite);
     Ok(match recorded.await? {
         RecordOutcome::Recorded => {
             count_outcome(app, classification.status);

@@ -5,7 +5,6 @@
 
 use super::Result;
 use crate::domain::{Classification, Document, DocumentId, DocumentStatus, TopicId, UserId, CLASSIFIABLE};
-use crate::invocation::Invocation;
 use crate::table::{Overwrite, RecordOutcome};
 use crate::App;
 
@@ -20,19 +19,20 @@ pub enum FileOutcome {
     NotFileable(DocumentStatus),
 }
 
-pub async fn file_by_hand(
-    app: &App,
-    invocation: &Invocation,
-    user: &UserId,
-    id: DocumentId,
-    topic: Option<TopicId>,
-) -> Result<FileOutcome> {
+pub async fn file_by_hand(app: &App, user: &UserId, id: DocumentId, topic: Option<TopicId>) -> Result<FileOutcome> {
     let Some(document) = app.table.get_document(user, id).await? else { return Ok(FileOutcome::NotFound) };
     if !CLASSIFIABLE.contains(&document.status) {
         return Ok(FileOutcome::NotFileable(document.status));
     }
+    // An unknown or deleted topic is refused before anything is written (the write checks it
+    // again after, for a deletion that starts meanwhile).
+    if let Some(topic) = topic {
+        if !app.table.topic_is_active(user, topic).await? {
+            return Ok(FileOutcome::TopicNotFound);
+        }
+    }
     let classification = Classification::by_user(topic, document.classification.excerpt.clone());
-    Ok(match app.table.record_classification(invocation, user, id, &classification, Overwrite::Anything).await? {
+    Ok(match app.table.record_classification(user, id, &classification, Overwrite::Anything).await? {
         RecordOutcome::Recorded => FileOutcome::Filed(Box::new(Document { classification, ..document })),
         RecordOutcome::TopicGone => FileOutcome::TopicNotFound,
         // Deleted or rejected meanwhile (the user's own choice is never refused for being theirs).

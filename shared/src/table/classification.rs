@@ -3,15 +3,22 @@
 //! Writing the same result twice leaves the same item, so duplicate events are invisible to
 //! readers. A document the user filed by hand (`classified_by` = `user`) is never written by an
 //! automatic classification, unless the caller asks to replace the user's choice.
+//!
+//! One `UpdateItem` (one write unit for an item under 1 KB), not a transaction with a check of
+//! the topic (four: transactions bill each item twice): the topic is read after the write,
+//! strongly consistent. Deleting a topic marks it `deleting` before it looks (strongly
+//! consistent too) for the documents filed under it, so either that read sees the topic active
+//! and the deletion, which comes later, finds this document; or it sees the topic going or gone,
+//! and this write is taken back here (the caller classifies again).
 
-use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::documents::parse_document;
 use super::expression::WithExpr;
 use super::topics::{topic_pk, topic_sk};
-use super::{doc_sk, key, n, s, status_in, user_pk, DocumentTable, Expr, TableError};
-use crate::domain::{Classification, DocumentId, TopicState, UserId, CLASSIFIABLE, FILED_BY_USER};
-use crate::invocation::Invocation;
+use super::{doc_sk, get_s, key, n, s, status_in, user_pk, DocumentTable, Expr, TableError};
+use crate::domain::{Classification, DocumentId, TopicId, TopicState, UserId, CLASSIFIABLE, FILED_BY_USER};
 
 /// What happened to a classification result on its way to the table.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,7 +44,6 @@ pub enum Overwrite {
 impl DocumentTable {
     pub async fn record_classification(
         &self,
-        invocation: &Invocation,
         user: &UserId,
         id: DocumentId,
         classification: &Classification,
@@ -74,33 +80,46 @@ impl DocumentTable {
                     .value(":by_user", s(FILED_BY_USER)),
             );
         }
-        let update = Update::builder()
+        let written = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(user), doc_sk(id))))
             .with(guard.and(expr).and(Expr::update(update_text)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| TableError::new("building the classification update", e))?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        if let Some(topic) = classification.topic_id {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), topic_sk(topic))))
-                .with(Expr::condition("topic_state = :active").value(":active", s(TopicState::Active.as_str())))
-                .build()
-                .map_err(|e| TableError::new("building the topic check", e))?;
-            items.push(TransactWriteItem::builder().condition_check(check).build());
-        }
-        // The token is derived from every value written: a retried event whose verdict differs
-        // (another model, another topic list) is a different write, not a mismatched resend.
-        let purpose = format!("classify {} {id} {overwrite:?} {classification:?}", user.as_str());
-        Ok(match self.transact(invocation, &purpose, items).await? {
-            None => RecordOutcome::Recorded,
-            Some(failed) if failed.failed(0) => match failed.item(0).and_then(parse_document) {
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        if let Err(error) = written {
+            let failed = match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => failed,
+                other => return Err(TableError::new("recording a classification", other)),
+            };
+            return Ok(match failed.item().and_then(parse_document) {
                 Some(now) if CLASSIFIABLE.contains(&now.status) => RecordOutcome::FiledByUser,
                 _ => RecordOutcome::DocumentGone,
-            },
-            Some(_) => RecordOutcome::TopicGone,
-        })
+            });
+        }
+        let Some(topic) = classification.topic_id else { return Ok(RecordOutcome::Recorded) };
+        if self.topic_is_active(user, topic).await? {
+            return Ok(RecordOutcome::Recorded);
+        }
+        self.unfile_document(user, doc_sk(id), topic).await?;
+        Ok(RecordOutcome::TopicGone)
+    }
+
+    /// Whether `topic` is there and not being deleted, read strongly consistent.
+    pub async fn topic_is_active(&self, user: &UserId, topic: TopicId) -> Result<bool, TableError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), topic_sk(topic))))
+            .projection_expression("topic_state")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| TableError::new("reading a document's topic", e))?;
+        Ok(output.item().and_then(|item| get_s(item, "topic_state")) == Some(TopicState::Active.as_str()))
     }
 }

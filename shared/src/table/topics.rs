@@ -207,22 +207,28 @@ impl DocumentTable {
             .consistent_read(true);
         for item in query_all(query, "finding the documents of a topic").await? {
             let Some(sk) = get_s(&item, "sk") else { continue };
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(user_pk(user), sk.to_owned())))
-                .with(
-                    Expr::condition("topic_id = :topic")
-                        .and(Expr::update("SET classification_status = :unclassified REMOVE topic_id, topic_pk"))
-                        .value(":topic", s(topic.to_string()))
-                        .value(":unclassified", s(ClassificationStatus::Unclassified.as_str())),
-                )
-                .send()
-                .await;
-            // A failed condition means reclassified or deleted meanwhile: nothing to move.
-            unless_condition_failed(result, "moving a document to unclassified")?;
+            self.unfile_document(user, sk.to_owned(), topic).await?;
         }
+        Ok(())
+    }
+
+    /// Moves the document `sk` back to unclassified if it is still filed under `topic`.
+    pub(super) async fn unfile_document(&self, user: &UserId, sk: String, topic: TopicId) -> Result<(), TableError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(user), sk)))
+            .with(
+                Expr::condition("topic_id = :topic")
+                    .and(Expr::update("SET classification_status = :unclassified REMOVE topic_id, topic_pk"))
+                    .value(":topic", s(topic.to_string()))
+                    .value(":unclassified", s(ClassificationStatus::Unclassified.as_str())),
+            )
+            .send()
+            .await;
+        // A failed condition means reclassified or deleted meanwhile: nothing to move.
+        unless_condition_failed(result, "moving a document to unclassified")?;
         Ok(())
     }
 

@@ -364,3 +364,38 @@ async fn a_document_filed_by_hand_stays_where_its_owner_put_it() {
     assert!(unfiled.body["topic_id"].is_null());
     assert_eq!(unfiled.body["classified_by"], "user");
 }
+
+/// The classification write is one `UpdateItem` and the topic is read after it: a result naming
+/// a topic whose deletion started in between is taken back, so the deletion (which has looked
+/// for its documents already, or is about to) never leaves a document filed under it.
+#[tokio::test]
+async fn a_result_naming_a_topic_being_deleted_is_taken_back() {
+    use shared::domain::{Classification, ClassificationStatus, DocumentId, TopicId, UserId};
+    use shared::table::{Overwrite, RecordOutcome};
+    let (api, app) = (Api::new(), app().await);
+    let user = new_user();
+    let (invoices, recipes, _) = topics(&api, &user).await;
+    let id = api.upload_as(&user, "bill.txt", "text/plain", b"Invoice: payment due to the vendor".to_vec()).await;
+    assert_eq!(api.classified(&user, &id).await["topic_id"], invoices.as_str());
+    let (owner, doc) = (UserId::parse(&user).unwrap(), DocumentId::parse(&id).unwrap());
+    let going = TopicId::parse(&recipes).unwrap();
+    // The deletion has marked the topic (and will look for its documents, or just did).
+    app.table.mark_topic_deleting(&owner, going).await.unwrap().unwrap();
+    let result = Classification {
+        status: ClassificationStatus::Classified,
+        topic_id: Some(going),
+        confidence: Some(0.9),
+        excerpt: Some("Invoice".into()),
+        reason: None,
+        classified_by: Some("test".into()),
+    };
+    let outcome = app.table.record_classification(&owner, doc, &result, Overwrite::KeepUsersChoice).await.unwrap();
+    assert_eq!(outcome, RecordOutcome::TopicGone);
+    let document = api.get(&user, &id).await.body;
+    assert!(document["topic_id"].is_null(), "not filed under a topic being deleted: {document}");
+    assert_eq!(document["classification_status"], "unclassified");
+    // Filing by hand under it is refused before anything is written.
+    let filed =
+        api.call(Method::PUT, &format!("/api/documents/{id}/topic"), &user, Some(json!({ "topic_id": recipes }))).await;
+    assert_detail(&filed, 404);
+}
