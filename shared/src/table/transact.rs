@@ -1,6 +1,8 @@
 //! The one place that runs a transaction: its idempotency token, its retries, and what a
 //! cancellation means.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -93,7 +95,8 @@ impl DocumentTable {
         purpose: &str,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<FailedConditions>, TableError> {
-        let token = invocation.idempotency_token(purpose);
+        let written = written_values(&items);
+        let mut token = invocation.idempotency_token(&format!("{purpose} {written}"));
         let mut attempts = RetryPolicy::TRANSACTIONS.attempts(invocation);
         let mut last_reason = String::new();
         while attempts.next().await {
@@ -124,6 +127,19 @@ impl DocumentTable {
                         }
                     }
                     Err(error) if is_transient_error(&error) => format!("{error}"),
+                    // The token was used in the last 10 minutes for other values: cannot happen
+                    // while it is derived from them, but if it does, the transaction is sent
+                    // again under a new token and its conditions decide (one that committed
+                    // under the old token fails its document's condition, and the caller
+                    // answers from the document as it is).
+                    Err(error) if error.code() == Some("IdempotentParameterMismatchException") => {
+                        tracing::warn!(
+                            purpose,
+                            "idempotency token already used for other values; sent again under a new one"
+                        );
+                        token = invocation.idempotency_token(&format!("{purpose} {written} again {}", attempts.made()));
+                        format!("{error}")
+                    }
                     Err(error) => return Err(TableError::new("running a transaction", error)),
                 },
             };
@@ -133,6 +149,52 @@ impl DocumentTable {
             format!("{purpose}: {} attempts, last: {last_reason}", attempts.made()),
         ))
     }
+}
+
+/// Every value a transaction writes and checks, in one canonical order (the SDK keeps them in
+/// hash maps, whose order differs between processes): its idempotency token is derived from
+/// them, so a retried event that would write other values (a verdict that changed) never
+/// reuses the token of what an earlier attempt committed.
+fn written_values(items: &[TransactWriteItem]) -> String {
+    fn sorted<V: std::fmt::Debug>(map: Option<&HashMap<String, V>>) -> String {
+        let mut entries: Vec<String> = map.into_iter().flatten().map(|(k, v)| format!("{k}={v:?}")).collect();
+        entries.sort();
+        entries.join(",")
+    }
+    let one = |item: &TransactWriteItem| {
+        if let Some(put) = item.put() {
+            let (names, values) = (put.expression_attribute_names(), put.expression_attribute_values());
+            let condition = put.condition_expression();
+            format!(
+                "put {} [{}] {condition:?} [{}] [{}]",
+                put.table_name(),
+                sorted(Some(put.item())),
+                sorted(names),
+                sorted(values)
+            )
+        } else if let Some(update) = item.update() {
+            let (names, values) = (update.expression_attribute_names(), update.expression_attribute_values());
+            let (change, condition) = (update.update_expression(), update.condition_expression());
+            let key = sorted(Some(update.key()));
+            format!(
+                "update {} [{key}] {change} {condition:?} [{}] [{}]",
+                update.table_name(),
+                sorted(names),
+                sorted(values)
+            )
+        } else if let Some(delete) = item.delete() {
+            let (names, values) = (delete.expression_attribute_names(), delete.expression_attribute_values());
+            let (key, condition) = (sorted(Some(delete.key())), delete.condition_expression());
+            format!("delete {} [{key}] {condition:?} [{}] [{}]", delete.table_name(), sorted(names), sorted(values))
+        } else if let Some(check) = item.condition_check() {
+            let (names, values) = (check.expression_attribute_names(), check.expression_attribute_values());
+            let (key, condition) = (sorted(Some(check.key())), check.condition_expression());
+            format!("check {} [{key}] {condition} [{}] [{}]", check.table_name(), sorted(names), sorted(values))
+        } else {
+            String::new()
+        }
+    };
+    items.iter().map(one).collect::<Vec<_>>().join("; ")
 }
 
 /// The reasons of a cancelled transaction, or the error itself when it is something else.
@@ -154,6 +216,26 @@ fn cancellation_reasons(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_follows_every_written_value_in_any_map_order() {
+        use aws_sdk_dynamodb::types::{AttributeValue, Put};
+        let put = |pairs: &[(&str, &str)]| {
+            let mut item = HashMap::new();
+            for (k, v) in pairs {
+                item.insert(k.to_string(), AttributeValue::S(v.to_string()));
+            }
+            let put = Put::builder().table_name("t").set_item(Some(item)).build().unwrap();
+            vec![TransactWriteItem::builder().put(put).build()]
+        };
+        let many: Vec<(String, String)> = (0..40).map(|i| (format!("a{i}"), format!("v{i}"))).collect();
+        let pairs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let reversed: Vec<(&str, &str)> = pairs.iter().rev().copied().collect();
+        assert_eq!(written_values(&put(&pairs)), written_values(&put(&reversed)));
+        let mut changed = pairs.clone();
+        changed[7].1 = "other";
+        assert_ne!(written_values(&put(&pairs)), written_values(&put(&changed)));
+    }
 
     #[test]
     fn a_failed_condition_decides_even_beside_a_conflict() {

@@ -116,6 +116,50 @@ async fn a_reply_lost_after_the_commit_is_answered_as_the_commit_would_have_been
     assert_eq!(faulty.dynamodb.injected().get("CommitThenDropReply"), Some(&3));
 }
 
+/// DynamoDB answers `IdempotentParameterMismatchException` when a token it saw in the last 10
+/// minutes comes with other values (TransactWriteItems, API reference). Tokens are derived from
+/// the values written, so this should not happen; if it does, the write is decided again by its
+/// conditions: a commit that already happened is recognised, and nothing is charged twice.
+#[tokio::test]
+async fn an_idempotency_mismatch_is_decided_by_the_conditions_not_answered() {
+    let base = app().await;
+    let faulty = through_fault_proxies(&base, 16).await;
+    let mismatch = Fault::Respond {
+        status: 400,
+        content_type: "application/x-amz-json-1.0".into(),
+        body: json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            "message": "The request uses the same client token as a previous, but non-identical request."
+        })
+        .to_string(),
+    };
+    let (api, user) = (Api::new(), new_user());
+    let upload = upload_url(&base, &user, Some(5)).await;
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.put_object(&upload.body, b"hello".to_vec()).await, 200);
+    // Before the commit: the transaction is sent again under a new token and commits.
+    faulty.dynamodb.set_rules(vec![Rule::new(operation(TRANSACT), mismatch.clone()).at_most(1)]);
+    let confirm = call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await;
+    assert_eq!((confirm.status, &confirm.body["used_bytes"]), (200, &json!(5)), "{}", confirm.body);
+    // A commit whose reply was lost, then a mismatch on its resend: sent again under a new
+    // token, it fails the document's condition, and the delete answers from the document as it
+    // is now (gone: 404, as for any delete that finds no document), refunded once.
+    faulty.dynamodb.set_rules(vec![
+        Rule::new(operation(TRANSACT), Fault::CommitThenDropReply).at_most(1),
+        Rule::new(operation(TRANSACT), mismatch.clone()).at_most(1),
+    ]);
+    let delete = call(handlers::delete(&faulty.app, event_request("delete.json", &user, Some(&id)))).await;
+    assert_eq!(delete.status, 404, "{}", delete.body);
+    assert_eq!(api.used_bytes(&user).await, 0, "refunded once");
+    assert_eq!(api.get(&user, &id).await.status, 404, "deleted");
+    faulty.dynamodb.set_rules(vec![Rule::new(operation(TRANSACT), mismatch).at_most(1)]);
+    let again = upload_url(&faulty.app, &user, Some(7)).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let owner = UserId::parse(&user).unwrap();
+    assert_eq!(base.table.get_quota_counters(&owner).await.unwrap().pending_uploads, 1, "counted once");
+    assert_eq!(faulty.dynamodb.injected().values().sum::<u64>(), 4);
+}
+
 #[tokio::test]
 async fn a_missing_object_answered_403_reads_as_missing() {
     // What S3 answers in AWS to a caller without s3:ListBucket.
