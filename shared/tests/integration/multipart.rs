@@ -177,6 +177,32 @@ async fn a_part_with_a_declared_checksum_is_verified_by_storage() {
 }
 
 #[tokio::test]
+async fn a_part_keeps_its_first_signed_checksum_and_completion_lists_the_kept_ones() {
+    let (api, user) = (Api::new(), new_user());
+    let id = start_checksummed(&api, &user, PART_SIZE + 10).await;
+    let (first, last) = (vec![b'k'; PART_SIZE], vec![b'l'; 10]);
+    let digests = json!({ "1": sha256_base64(&first), "2": sha256_base64(&last) });
+    let path = format!("/api/documents/{id}/parts");
+    let sign = |body: Value| api.call(Method::POST, &path, &user, Some(body));
+    let reply = sign(json!({ "part_numbers": [1, 2], "checksums_sha256": digests })).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Signing part 1 again with the same checksum is how a client refreshes an expired URL.
+    let again = sign(json!({ "part_numbers": [1], "checksums_sha256": { "1": digests["1"] } })).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let other = sign(json!({ "part_numbers": [1], "checksums_sha256": { "1": digests["2"] } })).await;
+    assert_detail(&other, 422);
+    assert!(other.body["detail"].as_str().unwrap().contains("[1]"), "{}", other.body);
+    let urls = again.body["parts"].as_array().unwrap();
+    assert!(urls[0]["upload_url"].as_str().unwrap().contains("X-Amz-Security-Token="), "signed with the token");
+    assert_eq!(api.put_object(&urls[0], first).await, 200);
+    assert_eq!(api.put_object(&reply.body["parts"][1], last).await, 200);
+    // Completion lists each part's checksum, from storage or (SeaweedFS lists none) as kept.
+    assert_eq!(api.confirm(&user, &id).await.status, 200);
+    let composite = api.get(&user, &id).await.body["checksum_sha256"].clone();
+    assert!(composite.as_str().is_some_and(|c| c.ends_with("-2")), "the composite checksum: {composite}");
+}
+
+#[tokio::test]
 async fn a_browser_upload_in_parts_keeps_s3_s_contract_and_its_composite_checksum() {
     let recorded = through_recording_proxy(&app().await).await;
     let (app, user) = (&recorded.app, new_user());
