@@ -14,6 +14,7 @@ Every process is started in its own session and stopped as a group, whatever hap
 Ports and names can be changed with the variables in PROFILES (see README).
 """
 
+import base64
 import json
 import os
 import shutil
@@ -38,6 +39,8 @@ PROFILES = {
              "storage": 18533},
 }
 STORAGES = ("localstack", "seaweedfs")
+# The role SeaweedFS's STS lets the stack's static identity assume (start_seaweedfs).
+SEAWEEDFS_ROLE = "arn:aws:iam::000000000000:role/local"
 DEV_JWT_SECRET = "local-dev-secret"
 
 
@@ -62,6 +65,14 @@ class Stack:
         self.state = ROOT / ".stack" / profile
         self.state.mkdir(parents=True, exist_ok=True)
         self.processes = []
+        # The credentials everything signs with: temporary ones, with a session token, as a Lambda
+        # role's are in AWS, so every presigned URL carries X-Amz-Security-Token. LocalStack takes
+        # any token; SeaweedFS issues real ones (its STS AssumeRole, see start_seaweedfs).
+        self.credentials = {
+            "AWS_ACCESS_KEY_ID": os.environ.get("LOCAL_AWS_ACCESS_KEY_ID", "test"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("LOCAL_AWS_SECRET_ACCESS_KEY", "test"),
+            "AWS_SESSION_TOKEN": os.environ.get("LOCAL_AWS_SESSION_TOKEN", "local-session-token"),
+        }
 
     def env(self):
         """The environment of the functions, the tests and the helper scripts."""
@@ -70,9 +81,8 @@ class Stack:
             f"http://127.0.0.1:{self.storage_port}" if self.storage == "seaweedfs" else localstack)
         env = dict(os.environ)
         env.update({
-            # Dummy credentials for the local stack only (LocalStack accepts any), never real ones.
-            "AWS_ACCESS_KEY_ID": os.environ.get("LOCAL_AWS_ACCESS_KEY_ID", "test"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.get("LOCAL_AWS_SECRET_ACCESS_KEY", "test"),
+            # Dummy credentials for the local stack only, never real ones (see __init__).
+            **self.credentials,
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ENDPOINT_URL": localstack,
@@ -193,21 +203,54 @@ class Stack:
         # A new store each time, like the table and the queues (neither outlives the stack).
         shutil.rmtree(home, ignore_errors=True)
         (home / "data").mkdir(parents=True)
-        env = self.env()
-        # The one identity, with the stack's dummy credentials (the functions sign with them).
+        # The one identity, with the stack's dummy static credentials: it only assumes the role
+        # whose temporary credentials the functions sign with (assume_seaweedfs_role).
+        static = {"accessKey": os.environ.get("LOCAL_AWS_ACCESS_KEY_ID", "test"),
+                  "secretKey": os.environ.get("LOCAL_AWS_SECRET_ACCESS_KEY", "test")}
         (home / "s3.json").write_text(json.dumps({"identities": [{
-            "name": "local",
-            "credentials": [{"accessKey": env["AWS_ACCESS_KEY_ID"], "secretKey": env["AWS_SECRET_ACCESS_KEY"]}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+            "name": "local", "credentials": [static], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        # Its STS signs session tokens (JWTs) with this key; the role allows everything in S3.
+        (home / "iam.json").write_text(json.dumps({
+            "sts": {"tokenDuration": 43200 * 10**9, "maxSessionLength": 43200 * 10**9, "issuer": "local-seaweedfs-sts",
+                    "signingKey": base64.b64encode(os.urandom(32)).decode()},
+            "policy": {"defaultEffect": "Deny", "storeType": "memory"},
+            "roles": [{"roleName": "local", "roleArn": SEAWEEDFS_ROLE, "attachedPolicies": ["S3All"],
+                       "trustPolicy": {"Version": "2012-10-17", "Statement": [
+                           {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole"]}]}}],
+            "policies": [{"name": "S3All", "document": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Allow", "Action": "sts:ValidateSession", "Resource": "*"}]}}]}))
         args = [weed, "mini", f"-dir={home / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 *(f"-{name}={port}" for name, port in ports.items()),
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
-                "-master.telemetry=false", f"-s3.config={home / 's3.json'}",
+                "-master.telemetry=false", f"-s3.config={home / 's3.json'}", f"-s3.iam.config={home / 'iam.json'}",
                 f"-filer.localSocket={home / 'filer.sock'}", f"-s3.localSocket={home / 's3.sock'}"]
         # Not the stack's environment: weed mini makes an identity of any AWS_* credentials it sees.
         self.start("seaweedfs", args, env={"PATH": os.environ.get("PATH", ""), "HOME": str(home)})
         s3 = f"http://127.0.0.1:{ports['s3.port']}/"
         self.wait_until("SeaweedFS", lambda: http_answers(s3) and port_open(ports["filer.port.grpc"]), 60)
+        self.assume_seaweedfs_role(s3, static)
+
+    def assume_seaweedfs_role(self, endpoint, static):
+        """Temporary credentials from SeaweedFS's STS (AssumeRole, 12 hours, its longest): the
+        functions and tests sign with them, so every presigned URL carries a real session token
+        that SeaweedFS verifies. LocalStack (SQS, EventBridge) gets them too; it reads an account
+        id out of an ASIA key when one decodes, so a key that would move the queues to another
+        account than the default is drawn again."""
+        import boto3
+        from localstack.aws.accounts import extract_account_id_from_access_key_id
+
+        sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id=static["accessKey"], aws_secret_access_key=static["secretKey"])
+        for _ in range(20):
+            issued = sts.assume_role(RoleArn=SEAWEEDFS_ROLE, RoleSessionName="local-stack",
+                                     DurationSeconds=43200)["Credentials"]
+            if extract_account_id_from_access_key_id(issued["AccessKeyId"]) == "000000000000":
+                break
+        self.credentials = {"AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
+                            "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+                            "AWS_SESSION_TOKEN": issued["SessionToken"]}
+        log(f"SeaweedFS issued temporary credentials until {issued['Expiration']:%Y-%m-%d %H:%M} UTC")
 
     def start_s3_events(self):
         """SeaweedFS has no bucket notifications: its filer's metadata events become them."""

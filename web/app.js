@@ -322,9 +322,9 @@ function putToStorage(signed, blob, onProgress) {
     request.upload.onprogress = (event) => onProgress(event.loaded);
     request.onload = () => (request.status >= 200 && request.status < 300
       ? resolve()
-      : reject(new Error(request.status === 403
+      : reject(Object.assign(new Error(request.status === 403
         ? "storage refused the upload (the link expired or the file changed)"
-        : `storage answered ${request.status}`)));
+        : `storage answered ${request.status}`), { status: request.status })));
     request.onerror = () => reject(new Error("the upload was blocked or the connection failed"));
     request.send(blob);
   });
@@ -335,6 +335,7 @@ function putToStorage(signed, blob, onProgress) {
 const MULTIPART_FROM = 16 * 1024 * 1024; // files from this size go in parts
 const PARTS_IN_FLIGHT = 3;
 const PART_ATTEMPTS = 4;
+const PART_URL_REFRESHES = 2; // fresh URLs asked for one part after a 403, before giving up
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Unfinished multipart uploads of the signed-in user, remembered across reloads. */
@@ -399,30 +400,40 @@ async function uploadInParts(file, onProgress) {
   report();
   const urls = new Map();
   const sliceOf = (n) => file.slice((n - 1) * partSize, (n - 1) * partSize + lengthOf(n));
-  for (let i = 0; i < missing.length; i += 100) {
-    const batch = missing.slice(i, i + 100);
-    // Each part's SHA-256 is signed into its URL: storage refuses any other bytes for it. An
-    // upload remembered from before checksums (no `checksummed`) cannot take them: none is sent.
-    const request = { part_numbers: batch };
+  /** Signs URLs for `numbers` (at most 100). Each part's SHA-256 is signed into its URL: storage
+   * refuses any other bytes for it. An upload remembered from before checksums (no
+   * `checksummed`) cannot take them: none is sent. */
+  const sign = async (numbers) => {
+    const request = { part_numbers: numbers };
     if (entry.checksummed) {
       request.checksums_sha256 = {};
-      for (const n of batch) request.checksums_sha256[n] = await sha256Base64(sliceOf(n));
+      for (const n of numbers) request.checksums_sha256[n] = await sha256Base64(sliceOf(n));
     }
     const { status, body } = await api("POST", `/api/documents/${entry.id}/parts`, request);
     if (status !== 200) throw new Error(describeError(status, body));
     for (const part of body.parts) urls.set(part.part_number, part);
-  }
+  };
+  for (let i = 0; i < missing.length; i += 100) await sign(missing.slice(i, i + 100));
   const queue = [...missing];
   const worker = async () => {
     while (queue.length) {
       const n = queue.shift();
       const blob = sliceOf(n);
+      let refreshed = 0;
       for (let attempt = 1; ; attempt += 1) {
         try {
           await putToStorage(urls.get(n), blob, (sent) => { sending.set(n, sent); report(); });
           break;
         } catch (error) {
           sending.delete(n);
+          // 403: the URL expired (or the credentials that signed it did, which in AWS can be
+          // before its own expiry): ask for a fresh one and carry on; the document stays.
+          if (error.status === 403 && refreshed < PART_URL_REFRESHES) {
+            refreshed += 1;
+            attempt -= 1;
+            await sign([n]);
+            continue;
+          }
           if (attempt >= PART_ATTEMPTS) throw error;
           await sleep(250 * 2 ** attempt * (0.5 + Math.random()));
         }

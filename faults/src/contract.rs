@@ -77,6 +77,14 @@ pub const PRESIGNED_SIGNS_HEADERS: Rule = Rule {
     source: "https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html",
 };
 
+pub const SESSION_TOKEN_SIGNED: Rule = Rule {
+    id: "session-token-signed",
+    statement: "a request signed with temporary credentials (a Lambda role's always are) carries their \
+                session token: X-Amz-Security-Token in a presigned URL's query, which the signature covers, \
+                or the x-amz-security-token header, signed",
+    source: "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html",
+};
+
 /// Every rule [`check`] applies.
 pub const RULES: [Rule; 7] = [
     SINGLE_PUT_SIZE,
@@ -228,6 +236,31 @@ fn signed_headers(request: &RecordedRequest, broke: &mut impl FnMut(Rule, String
             broke(PRESIGNED_SIGNS_HEADERS, format!("{name} is sent but not signed"));
         }
     }
+}
+
+/// The violations of [`SESSION_TOKEN_SIGNED`] among `requests` signed by a signer holding a
+/// session token (the caller knows; a request cannot tell): every signed request must carry it.
+pub fn check_session_token(requests: &[RecordedRequest]) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for request in requests {
+        let mut broke =
+            |detail: String| violations.push(Violation { rule: SESSION_TOKEN_SIGNED, detail, request: describe(request) });
+        if query_value(request, "X-Amz-Signature").is_some() {
+            let signed = query_value(request, "X-Amz-SignedHeaders").unwrap_or_default();
+            if query_value(request, "X-Amz-Security-Token").is_none_or(|t| t.is_empty())
+                && !signed.split(';').any(|h| h == "x-amz-security-token")
+            {
+                broke("a presigned request without X-Amz-Security-Token".into());
+            }
+        } else if let Some(authorization) = header(request, "authorization") {
+            let signed = authorization.split("SignedHeaders=").nth(1).unwrap_or_default();
+            let signed = signed.split(',').next().unwrap_or_default();
+            if !signed.split(';').any(|h| h == "x-amz-security-token") {
+                broke("an Authorization-signed request that does not sign x-amz-security-token".into());
+            }
+        }
+    }
+    violations
 }
 
 /// The checksum algorithms an UploadPart carries (`x-amz-checksum-<algorithm>` as a header or

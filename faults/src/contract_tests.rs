@@ -171,3 +171,19 @@ fn every_rule_names_a_source_in_aws_s_documentation() {
         assert!(rule.source.starts_with("https://docs.aws.amazon.com/AmazonS3/"), "{rule:?}");
     }
 }
+
+#[test]
+fn a_signer_with_a_session_token_must_send_it_on_every_request() {
+    let mut presigned = part("u1", 1, 10, false);
+    assert_eq!(rules(&check_session_token(&[presigned.clone()])), ["session-token-signed"]);
+    presigned.query.push_str("&X-Amz-Security-Token=IQoJb3JpZ2luX2Vj");
+    assert_eq!(check_session_token(&[presigned]), []);
+    let mut header_signed = create("u1", None);
+    let authorization = "AWS4-HMAC-SHA256 Credential=ASIA/20260101/us-east-1/s3/aws4_request, \
+                         SignedHeaders=host;x-amz-date, Signature=ab";
+    header_signed.headers.push(("authorization".into(), authorization.into()));
+    assert_eq!(rules(&check_session_token(&[header_signed.clone()])), ["session-token-signed"]);
+    header_signed.headers.retain(|(name, _)| name != "authorization");
+    header_signed.headers.push(("authorization".into(), authorization.replace("x-amz-date,", "x-amz-date;x-amz-security-token,")));
+    assert_eq!(check_session_token(&[header_signed]), []);
+}

@@ -23,6 +23,12 @@ pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
 
 pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
+/// The longest upload URL lifetime: in AWS a URL is signed with the function role's temporary
+/// credentials and stops working when they expire, whatever its `X-Amz-Expires`; 900 s is the
+/// shortest session STS issues (AssumeRole's `DurationSeconds` minimum), and Lambda does not
+/// promise the role's session setting (README, "Presigned URLs and temporary credentials").
+pub const MAX_UPLOAD_URL_EXPIRY: Duration = Duration::from_secs(900);
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// DynamoDB table holding documents, quotas and pending object removals.
@@ -34,6 +40,7 @@ pub struct Config {
     /// Path-style addressing, needed by LocalStack and MinIO.
     pub s3_force_path_style: bool,
     pub default_quota_bytes: u64,
+    /// Lifetime of presigned upload URLs (PUT and part), at most [`MAX_UPLOAD_URL_EXPIRY`].
     pub upload_url_expiry: Duration,
     pub download_url_expiry: Duration,
     /// Lower-case media types (without parameters) accepted at upload-url.
@@ -190,6 +197,14 @@ impl Config {
                 config.multipart_part_size
             )));
         }
+        if config.upload_url_expiry > MAX_UPLOAD_URL_EXPIRY {
+            return Err(ConfigError::Inconsistent(format!(
+                "UPLOAD_URL_EXPIRY_SECONDS ({}) is above {} s: a URL signed with a role's temporary credentials \
+                 may stop working sooner (README, \"Presigned URLs and temporary credentials\")",
+                config.upload_url_expiry.as_secs(),
+                MAX_UPLOAD_URL_EXPIRY.as_secs()
+            )));
+        }
         if config.pending_upload_max_age <= config.upload_url_expiry {
             return Err(ConfigError::Inconsistent(format!(
                 "PENDING_UPLOAD_MAX_AGE_SECONDS ({}) must be greater than UPLOAD_URL_EXPIRY_SECONDS ({}): \
@@ -264,6 +279,13 @@ mod tests {
             assert!(err.to_string().contains("PENDING_UPLOAD_MAX_AGE_SECONDS"), "{err}");
         }
         assert!(config(&vars("901")).is_ok());
+    }
+
+    #[test]
+    fn an_upload_url_lifetime_beyond_what_role_credentials_honour_is_refused() {
+        let vars = [("TABLE_NAME", "t"), ("BUCKET_NAME", "b"), ("UPLOAD_URL_EXPIRY_SECONDS", "901")];
+        let err = config(&vars).unwrap_err();
+        assert!(err.to_string().contains("UPLOAD_URL_EXPIRY_SECONDS (901)"), "{err}");
     }
 
     #[test]

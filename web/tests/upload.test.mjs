@@ -167,6 +167,42 @@ test("an upload interrupted mid-way resumes after a reload and sends only the mi
   await page.close();
 });
 
+test("a part URL that expired is signed again and the upload carries on, signed with the session token", async () => {
+  const page = await signedInPage(WEB_URL, newUser());
+  const size = 20 * MIB;
+  const urls = [];
+  page.on("request", (request) => { if (isPartPut(request)) urls.push(request.url()); });
+  const signings = [];
+  page.on("request", (request) => {
+    if (request.method() === "POST" && /\/parts$/.test(new URL(request.url()).pathname)) {
+      signings.push(request.postDataJSON().part_numbers);
+    }
+  });
+  // S3's answer to a URL whose expiry (or whose credentials' expiry) has passed, once, for part 2.
+  let expired = 0;
+  const secondPart = /partNumber=2(&|$)/;
+  await page.route(secondPart, async (route) => {
+    if (route.request().method() !== "PUT" || expired > 0) return route.continue();
+    expired += 1;
+    await route.fulfill({
+      status: 403,
+      headers: { "Content-Type": "application/xml", "Access-Control-Allow-Origin": new URL(WEB_URL).origin },
+      body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>"
+        + "<Message>Request has expired</Message></Error>",
+    });
+  });
+  await page.setInputFiles("#files", [{ name: "expiring.txt", mimeType: "text/plain", buffer: Buffer.alloc(size, "z") }]);
+  await page.click("#upload-form button[type=submit]");
+  await page.waitForSelector("#uploads li[data-status=uploaded]", { timeout: 120_000 });
+  assert.equal(expired, 1, "the fault fired once");
+  assert.deepEqual(signings, [[1, 2, 3], [2]], "one fresh URL, for the part that expired");
+  assert.ok(urls.every((url) => new URL(url).searchParams.get("X-Amz-Security-Token")),
+    "every part URL carries the signer's session token");
+  await page.waitForFunction((total) => Number(document.querySelector("#quota-text").dataset.used) === total, size);
+  assert.equal(await page.$$eval("#messages .message.error", (m) => m.length), 0, "no error shown");
+  await page.close();
+});
+
 test("a topic made on the page files a matching PDF without a reload, and deleting it unfiles it", async () => {
   const page = await signedInPage(WEB_URL, newUser());
   await page.fill("#topic-name", "Recipes");

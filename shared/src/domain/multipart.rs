@@ -9,6 +9,8 @@
 //!   created without one carries none (S3 refuses such a part with 400 `InvalidRequest`,
 //!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity-upload.html>).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::requests::{PartsToSign, MAX_OBJECT_BYTES};
@@ -120,16 +122,43 @@ pub fn check_part_checksums(algorithm: Option<ChecksumAlgorithm>, parts: &PartsT
     }
 }
 
-/// The parts (number, checksum storage holds) that completion cannot list as S3 needs them: with
-/// an algorithm, every part must list its checksum; without one there is nothing to list.
-pub fn parts_without_checksum<'a>(
+/// The checksum completion lists for each stored part (number, S3's checksum from ListParts):
+/// S3's own where it reports one, else the one the parts route signed into that part's URL
+/// (`signed`; SeaweedFS's ListParts reports none, AWS's and LocalStack's do). Both are the same
+/// for any part: a part's checksum never changes once signed ([`checksums_signed_otherwise`]),
+/// so storage took exactly the bytes of that checksum. Without an algorithm nothing is listed.
+/// `Err` names the parts with neither.
+pub fn completion_checksums<'a>(
     algorithm: Option<ChecksumAlgorithm>,
-    parts: impl IntoIterator<Item = (u32, Option<&'a str>)>,
-) -> Vec<u32> {
-    match algorithm {
-        None => Vec::new(),
-        Some(_) => parts.into_iter().filter(|(_, checksum)| checksum.is_none()).map(|(number, _)| number).collect(),
+    listed: impl IntoIterator<Item = (u32, Option<&'a str>)>,
+    signed: &BTreeMap<u32, String>,
+) -> Result<Vec<(u32, Option<String>)>, Vec<u32>> {
+    let mut checksums = Vec::new();
+    let mut unknown = Vec::new();
+    for (number, reported) in listed {
+        let checksum = match algorithm {
+            None => None,
+            Some(_) => match reported.map(str::to_owned).or_else(|| signed.get(&number).cloned()) {
+                Some(checksum) => Some(checksum),
+                None => {
+                    unknown.push(number);
+                    continue;
+                }
+            },
+        };
+        checksums.push((number, checksum));
     }
+    match unknown.is_empty() {
+        true => Ok(checksums),
+        false => Err(unknown),
+    }
+}
+
+/// The parts of `asked` already signed with another checksum (`before`): a part's bytes are fixed
+/// by its first signed checksum, so every URL of that part takes the same bytes and the kept
+/// checksum is always the stored part's.
+pub fn checksums_signed_otherwise(before: &BTreeMap<u32, String>, asked: &BTreeMap<u32, String>) -> Vec<u32> {
+    asked.iter().filter(|(n, c)| before.get(n).is_some_and(|b| b != *c)).map(|(n, _)| *n).collect()
 }
 
 #[cfg(test)]
@@ -196,10 +225,22 @@ mod tests {
     }
 
     #[test]
-    fn completion_needs_every_part_s_checksum_when_the_upload_has_an_algorithm() {
+    fn completion_lists_s3_s_checksum_or_else_the_signed_one() {
+        const OTHER: &str = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        let sha = Some(ChecksumAlgorithm::Sha256);
         let listed = [(1, Some(DIGEST)), (2, None), (3, Some(DIGEST))];
-        assert_eq!(parts_without_checksum(Some(ChecksumAlgorithm::Sha256), listed), [2]);
-        assert!(parts_without_checksum(None, listed).is_empty());
+        let signed = BTreeMap::from([(2, OTHER.to_owned()), (3, OTHER.to_owned())]);
+        let listed_as = completion_checksums(sha, listed, &signed).unwrap();
+        assert_eq!(
+            listed_as,
+            [(1, Some(DIGEST.to_owned())), (2, Some(OTHER.to_owned())), (3, Some(DIGEST.to_owned()))],
+            "S3's report wins where it has one"
+        );
+        assert_eq!(completion_checksums(sha, listed, &BTreeMap::new()), Err(vec![2]));
+        assert_eq!(completion_checksums(None, listed, &signed).unwrap(), [(1, None), (2, None), (3, None)]);
+        let before = BTreeMap::from([(1, DIGEST.to_owned()), (2, OTHER.to_owned())]);
+        let asked = BTreeMap::from([(1, DIGEST.to_owned()), (2, DIGEST.to_owned()), (4, DIGEST.to_owned())]);
+        assert_eq!(checksums_signed_otherwise(&before, &asked), [2], "the same again, or new, is fine");
         assert_eq!(ChecksumAlgorithm::parse(ChecksumAlgorithm::Sha256.as_str()), Some(ChecksumAlgorithm::Sha256));
         assert_eq!(ChecksumAlgorithm::parse("sha256"), None, "S3's spelling only");
     }

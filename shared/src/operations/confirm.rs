@@ -20,14 +20,14 @@ use super::objects::remove_object;
 use super::{OperationError, Result};
 use crate::auth::now_unix;
 use crate::domain::{
-    object_key, parts_without_checksum, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload,
+    completion_checksums, object_key, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload,
     QuotaCounters, QuotaExceeded, QuotaPolicy, QuotaRefusal, UserId,
 };
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
 use crate::retry::RetryPolicy;
 use crate::sniff::{self, Verdict};
-use crate::storage::{Completion, ObjectStart};
+use crate::storage::{Completion, ObjectStart, StoredPart};
 use crate::table::Write;
 use crate::App;
 
@@ -108,6 +108,7 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
         let used_before = counters.used_bytes;
         match app.table.confirm_upload(invocation, &document, size, used_before, now_unix()).await? {
             Write::Done => {
+                forget_part_checksums(app, &document).await;
                 let charged = [("DocumentsConfirmed", Unit::Count, 1.0), ("BytesCharged", Unit::Bytes, size as f64)];
                 app.metrics.emit(OPERATION, &[], &charged);
                 return Ok(ConfirmOutcome::Uploaded { id, size_bytes: size, used_bytes: used_before + size });
@@ -158,15 +159,24 @@ async fn complete_parts(
         if !missing.is_empty() {
             return Ok(Err(missing));
         }
-        let listed = parts.iter().map(|p| (p.part_number, p.checksum_sha256.as_deref()));
-        let unlisted = parts_without_checksum(multipart.checksum_algorithm, listed);
-        if !unlisted.is_empty() {
-            // Every part's URL signed its checksum, so storage holds one for each part it took.
-            return Err(OperationError::Unexpected(format!(
-                "completing a multipart upload: storage lists parts {unlisted:?} of an upload with a checksum \
-                 algorithm without one"
-            )));
-        }
+        // S3's ListParts reports each part's checksum (AWS, LocalStack); SeaweedFS's reports none,
+        // so the ones the parts route kept fill in.
+        let listed = || parts.iter().map(|p| (p.part_number, p.checksum_sha256.as_deref()));
+        let needs_kept = multipart.checksum_algorithm.is_some() && listed().any(|(_, c)| c.is_none());
+        let kept = match needs_kept {
+            true => app.table.part_checksums(&document.owner, document.id).await?,
+            false => Default::default(),
+        };
+        let checksums = completion_checksums(multipart.checksum_algorithm, listed(), &kept).map_err(|unknown| {
+            OperationError::Unexpected(format!(
+                "completing a multipart upload: neither storage nor the table has the checksums of parts {unknown:?}"
+            ))
+        })?;
+        let parts: Vec<StoredPart> = parts
+            .iter()
+            .zip(checksums)
+            .map(|(part, (_, checksum_sha256))| StoredPart { checksum_sha256, ..part.clone() })
+            .collect();
         // Gone when a concurrent confirm completed it first: the object is there either way.
         if let Completion::Assembled { checksum_sha256 } =
             app.storage.complete_multipart(&key, &multipart.upload_id, &parts).await?
@@ -238,6 +248,16 @@ fn settled(policy: &QuotaPolicy, document: &Document, counters: &QuotaCounters) 
             None => ConfirmOutcome::OverQuota(counters.exceeded_by(policy, size)),
         },
         DocumentStatus::Pending => ConfirmOutcome::StillPending,
+    }
+}
+
+/// Drops the part checksums kept for a confirmed multipart upload (a failure is logged: the
+/// table's TTL removes them).
+async fn forget_part_checksums(app: &App, document: &Document) {
+    let Some(multipart) = document.multipart.as_ref().filter(|m| m.checksum_algorithm.is_some()) else { return };
+    let part_count = document.declared_size_bytes.unwrap_or_default().div_ceil(multipart.part_size.max(1)) as u32;
+    if let Err(error) = app.table.forget_part_checksums(&document.owner, document.id, part_count).await {
+        tracing::warn!(%error, id = %document.id, "could not remove kept part checksums; the TTL will");
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Result;
 use crate::auth::now_unix;
 use crate::domain::{
-    check_part_checksums, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, PartsToSign, UserId,
+    check_part_checksums, checksums_signed_otherwise, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, PartsToSign, UserId,
 };
 use crate::storage::PresignedUpload;
 use crate::App;
@@ -77,7 +77,12 @@ fn in_progress_upload(document: Document) -> Result<std::result::Result<InProgre
 
 /// POST /api/documents/{id}/parts: one URL per asked part, each signing that part's exact
 /// length (and its checksum: every part's for an upload created with a checksum algorithm, none
-/// otherwise), valid until the upload's own expiry.
+/// otherwise). The checksums are kept first (`table::parts`): completion lists them where storage
+/// does not report them, and a part signed once keeps its checksum (a different one is a 422).
+///
+/// Each URL lives [`part_url_lifetime`]: at most `upload_url_expiry` (what the signer's temporary
+/// credentials can honour; the client asks again for a URL that expired), never past the
+/// document's clean-up, so parts can be signed again for as long as the upload may still finish.
 pub async fn sign_parts(
     app: &App,
     user: &UserId,
@@ -91,26 +96,40 @@ pub async fn sign_parts(
     if let Err(refused) = check_part_checksums(multipart.checksum_algorithm, parts) {
         return Ok(PartsOutcome::Invalid(refused.to_string()));
     }
-    let expires_at = document.created_at + app.config.upload_url_expiry.as_secs() as i64;
-    let left = expires_at - now_unix();
-    if left <= 0 {
-        return Ok(PartsOutcome::Invalid("the upload's URLs have expired: start a new upload".into()));
+    let cleaned_up_at = document.created_at + app.config.pending_upload_max_age.as_secs() as i64;
+    let Some(lifetime) = part_url_lifetime(cleaned_up_at, now_unix(), app.config.upload_url_expiry) else {
+        return Ok(PartsOutcome::Invalid("the upload is too old to finish before clean-up: start a new upload".into()));
+    };
+    if let Some(number) = parts.numbers.iter().find(|&&n| plan.part_length(n).is_none()) {
+        return Ok(PartsOutcome::Invalid(format!("part {number} does not exist: parts are 1 to {}", plan.part_count)));
+    }
+    if !parts.checksums.is_empty() {
+        // Kept a day past clean-up (the table's TTL), unless confirm removes them first.
+        let expires_at = cleaned_up_at + 86_400;
+        if let Err(before) = app.table.record_part_checksums(user, id, &parts.checksums, expires_at).await? {
+            let changed = checksums_signed_otherwise(&before, &parts.checksums);
+            return Ok(PartsOutcome::Invalid(format!(
+                "parts {changed:?} were signed with other checksums: a part's bytes cannot change within an upload \
+                 (start a new upload for another file)"
+            )));
+        }
     }
     let mut signed = Vec::with_capacity(parts.numbers.len());
     for &number in &parts.numbers {
-        let Some(length) = plan.part_length(number) else {
-            return Ok(PartsOutcome::Invalid(format!(
-                "part {number} does not exist: parts are 1 to {}",
-                plan.part_count
-            )));
-        };
+        let length = plan.part_length(number).unwrap_or_default();
         let key = document.object_key();
         let checksum = parts.checksums.get(&number).map(String::as_str);
-        let lifetime = Duration::from_secs(left as u64);
         let url = app.storage.presign_part(&key, &multipart.upload_id, number, length, checksum, lifetime).await?;
         signed.push(SignedPart { part_number: number, url });
     }
     Ok(PartsOutcome::Answer(signed))
+}
+
+/// How long a part URL signed `now` lives: `url_expiry`, but never past the document's clean-up
+/// (`cleaned_up_at`); `None` once that has passed.
+fn part_url_lifetime(cleaned_up_at: i64, now: i64, url_expiry: Duration) -> Option<Duration> {
+    let left = cleaned_up_at - now;
+    (left > 0).then(|| url_expiry.min(Duration::from_secs(left as u64)))
 }
 
 /// GET /api/documents/{id}/parts: the parts storage holds (number and size).
@@ -134,6 +153,14 @@ mod tests {
             multipart.then(|| MultipartUpload { upload_id: "up".into(), part_size: 5 << 20, checksum_algorithm: None });
         document.status = status;
         document
+    }
+
+    #[test]
+    fn a_part_url_never_outlives_the_document_s_clean_up() {
+        let expiry = Duration::from_secs(900);
+        assert_eq!(part_url_lifetime(10_000, 5_000, expiry), Some(expiry));
+        assert_eq!(part_url_lifetime(10_000, 9_700, expiry), Some(Duration::from_secs(300)));
+        assert_eq!(part_url_lifetime(10_000, 10_000, expiry), None);
     }
 
     #[test]

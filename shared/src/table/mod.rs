@@ -8,6 +8,7 @@
 //!   lists newest first;
 //! * `REMOVAL#<uuid>` ([`removals`]): an object that must be removed (its document is gone),
 //!   written in the same transaction that removes the document;
+//! * `PARTS#<uuid>#<chunk>` ([`parts`]): the checksums signed for a multipart upload's parts;
 //! * `TOPIC#<uuid>` and `TOPICNAME#<name>` ([`topics`]); a classification result lives on its
 //!   document ([`classification`]).
 //!
@@ -27,6 +28,7 @@ mod classification;
 mod documents;
 mod expression;
 mod paging;
+mod parts;
 mod quota;
 mod removals;
 mod topics;

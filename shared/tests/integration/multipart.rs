@@ -177,6 +177,32 @@ async fn a_part_with_a_declared_checksum_is_verified_by_storage() {
 }
 
 #[tokio::test]
+async fn a_part_keeps_its_first_signed_checksum_and_completion_lists_the_kept_ones() {
+    let (api, user) = (Api::new(), new_user());
+    let id = start_checksummed(&api, &user, PART_SIZE + 10).await;
+    let (first, last) = (vec![b'k'; PART_SIZE], vec![b'l'; 10]);
+    let digests = json!({ "1": sha256_base64(&first), "2": sha256_base64(&last) });
+    let path = format!("/api/documents/{id}/parts");
+    let sign = |body: Value| api.call(Method::POST, &path, &user, Some(body));
+    let reply = sign(json!({ "part_numbers": [1, 2], "checksums_sha256": digests })).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Signing part 1 again with the same checksum is how a client refreshes an expired URL.
+    let again = sign(json!({ "part_numbers": [1], "checksums_sha256": { "1": digests["1"] } })).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let other = sign(json!({ "part_numbers": [1], "checksums_sha256": { "1": digests["2"] } })).await;
+    assert_detail(&other, 422);
+    assert!(other.body["detail"].as_str().unwrap().contains("[1]"), "{}", other.body);
+    let urls = again.body["parts"].as_array().unwrap();
+    assert!(urls[0]["upload_url"].as_str().unwrap().contains("X-Amz-Security-Token="), "signed with the token");
+    assert_eq!(api.put_object(&urls[0], first).await, 200);
+    assert_eq!(api.put_object(&reply.body["parts"][1], last).await, 200);
+    // Completion lists each part's checksum, from storage or (SeaweedFS lists none) as kept.
+    assert_eq!(api.confirm(&user, &id).await.status, 200);
+    let composite = api.get(&user, &id).await.body["checksum_sha256"].clone();
+    assert!(composite.as_str().is_some_and(|c| c.ends_with("-2")), "the composite checksum: {composite}");
+}
+
+#[tokio::test]
 async fn a_browser_upload_in_parts_keeps_s3_s_contract_and_its_composite_checksum() {
     let recorded = through_recording_proxy(&app().await).await;
     let (app, user) = (&recorded.app, new_user());
@@ -231,7 +257,12 @@ async fn a_confirm_after_an_earlier_attempt_completed_the_upload_reads_its_compo
     let key = shared::domain::object_key(&owner, document_id);
     let pending = app.table.get_document(&owner, document_id).await.unwrap().unwrap();
     let upload_id = pending.multipart.unwrap().upload_id;
-    let parts = app.storage.list_parts(&key, &upload_id).await.unwrap().unwrap();
+    // As confirm completes it: S3's listed checksums, or (SeaweedFS lists none) the kept ones.
+    let kept = app.table.part_checksums(&owner, document_id).await.unwrap();
+    let mut parts = app.storage.list_parts(&key, &upload_id).await.unwrap().unwrap();
+    for part in &mut parts {
+        part.checksum_sha256 = part.checksum_sha256.take().or_else(|| kept.get(&part.part_number).cloned());
+    }
     app.storage.complete_multipart(&key, &upload_id, &parts).await.unwrap();
     let confirmed = route(app, Method::POST, &format!("/api/documents/{id}/confirm"), &user, None).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
@@ -266,7 +297,8 @@ async fn the_contract_check_fails_a_part_checksum_on_an_upload_created_without_i
 
 #[tokio::test]
 async fn clean_up_aborts_an_abandoned_multipart_upload() {
-    let app = crate::common::isolated_app(1).await;
+    // A part URL never outlives the document's clean-up: long enough for the one PUT below.
+    let app = crate::common::isolated_app(3).await;
     let (api, user) = (Api::new(), new_user());
     let body =
         json!({ "filename": "left.txt", "content_type": "text/plain", "size_bytes": PART_SIZE + 1, "multipart": true });
@@ -287,7 +319,7 @@ async fn clean_up_aborts_an_abandoned_multipart_upload() {
     let signed = crate::common::reply_of(shared::entry::http::parts(&app, request).await.unwrap());
     assert_eq!(signed.status, 200, "{}", signed.body);
     assert_eq!(api.put_object(&signed.body["parts"][0], vec![b'l'; PART_SIZE]).await, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let limits = shared::operations::cleanup::CleanupLimits {
         page_size: 100,
         page_budget: 1000,

@@ -34,9 +34,15 @@ pub async fn through_recording_proxy(app: &App) -> Recorded {
     Recorded { app: App { storage, ..app.clone() }, s3 }
 }
 
-/// The recorded requests that break an S3 rule.
+/// The recorded requests that break an S3 rule; when the stack signs with a session token (as a
+/// Lambda role does; `devstack.py` gives one), every signed request must carry it too.
 pub fn s3_contract_violations(proxy: &faults::FaultProxy) -> Vec<faults::contract::Violation> {
-    faults::contract::check(&proxy.recorded())
+    let recorded = proxy.recorded();
+    let mut violations = faults::contract::check(&recorded);
+    if std::env::var("AWS_SESSION_TOKEN").is_ok_and(|token| !token.is_empty()) {
+        violations.extend(faults::contract::check_session_token(&recorded));
+    }
+    violations
 }
 
 /// Fails the test, naming each rule broken, its source and the request.
