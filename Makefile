@@ -43,6 +43,7 @@ test: tools test-tools $(PDF_CORPUS)/.complete $(MODEL) $(DOCUMENT_TYPES)
 	cargo build --workspace --all-targets
 	$(VENV)/bin/cfn-lint template.yaml
 	$(API_VENV)/bin/python tests/api/check_routes.py
+	$(MAKE) --no-print-directory sam-check SAM_CARGO_PROFILE=sam-check
 	PDF_CORPUS_DIR=$(PDF_CORPUS) cargo nextest run --workspace --no-capture -E 'package(pdf_text) & test(/^corpus::/)'
 	$(VENV)/bin/python localstack/devstack.py test -- bash -c \
 		'(cd web && node --test tests/); web=$$?; cargo nextest run --workspace --no-fail-fast; rust=$$?; \
@@ -130,13 +131,17 @@ $(DOCUMENT_TYPES): eval/classification/bundle_document_types.py $(shell find mod
 # architecture and handler, and the model layer's files. `sam build` runs deploy/Makefile (one
 # `cargo lambda build --release --arm64` for all the functions) and model/layer/Makefile
 # (`make model`). SAM CLI has a venv of its own: its pins differ from LocalStack's.
+# SAM_CARGO_PROFILE is the cargo profile of that build: `release` (what `sam build` ships) unless
+# set. `make test` runs this with `sam-check` (Cargo.toml: no LTO, no optimisation), whose
+# binaries have the same structure, into lambda-sam-sam-check/ (README, "Deploying").
 SAM_VENV := $(TOOLS)/sam-venv
 SAM_BUILD_DIR := $(CURDIR)/target/sam/build
+SAM_CARGO_PROFILE ?= release
+SAM_LAMBDA_DIR := $(CARGO_TARGET_DIR)/lambda-sam$(if $(filter-out release,$(SAM_CARGO_PROFILE)),-$(SAM_CARGO_PROFILE))
 sam-check: $(VENV)/.installed $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
-	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --build-dir $(SAM_BUILD_DIR)
-	$(SAM_VENV)/bin/python tests/sam/check_build.py $(SAM_BUILD_DIR)/template.yaml \
-		--lambda-dir $(CARGO_TARGET_DIR)/lambda-sam
+	SAM_CARGO_PROFILE=$(SAM_CARGO_PROFILE) SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --build-dir $(SAM_BUILD_DIR)
+	$(SAM_VENV)/bin/python tests/sam/check_build.py $(SAM_BUILD_DIR)/template.yaml --lambda-dir $(SAM_LAMBDA_DIR)
 
 $(SAM_VENV)/.installed: tests/sam/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python >= 3.13 is needed (e.g. pyenv install 3.13)"; exit 1; }

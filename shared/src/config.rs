@@ -6,7 +6,7 @@ use std::time::Duration;
 use sandbox::Limits;
 
 use crate::domain::topics::DEFAULT_MAX_TOPICS;
-use crate::domain::QuotaPolicy;
+use crate::domain::{QuotaPolicy, StepTime};
 use crate::domain::{MAX_PART_BYTES, MIN_PART_BYTES};
 pub use crate::error::ConfigError;
 use crate::extract::MAX_TEXT_CHARS;
@@ -225,6 +225,12 @@ impl Config {
             wall_time: self.classify_timeout,
             max_output_bytes: MAX_TEXT_CHARS * 4,
         }
+    }
+
+    /// [`Self::extraction_limits`] with the time a step was given (`domain::step_time`): its
+    /// wall time, and CPU time rounded up to whole seconds.
+    pub fn extraction_limits_within(&self, time: StepTime) -> Limits {
+        Limits { cpu_seconds: time.whole_seconds(), wall_time: time.allowed, ..self.extraction_limits() }
     }
 
     pub fn quota_policy(&self) -> QuotaPolicy {

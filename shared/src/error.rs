@@ -34,6 +34,10 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// The request ran out of its time before it could finish; nothing was changed, and the
+    /// same request may succeed later (503).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("invalid input: {0}")]
     Invalid(String),
     /// A backend failure; the context is logged, the client sees a generic message.
@@ -64,6 +68,7 @@ impl ApiError {
             Self::QuotaExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -77,7 +82,8 @@ impl ApiError {
             Self::Conflict(detail)
             | Self::UnsupportedMediaType(detail)
             | Self::Invalid(detail)
-            | Self::TooManyRequests(detail) => json!(detail),
+            | Self::TooManyRequests(detail)
+            | Self::Unavailable(detail) => json!(detail),
             Self::QuotaExceeded(body) => json!(body),
             Self::Internal { .. } => json!("Internal server error"),
         };
@@ -92,6 +98,9 @@ impl From<crate::operations::OperationError> for ApiError {
         use crate::operations::OperationError;
         match error {
             OperationError::Input(input) => input.into(),
+            OperationError::OutOfTime(step) => Self::Unavailable(format!(
+                "{step} did not finish within the time this request may take; nothing was changed: try again"
+            )),
             other => Self::internal("an operation failed", other),
         }
     }
@@ -124,6 +133,7 @@ mod tests {
             (ApiError::UnsupportedMediaType("no".into()), 415, json!("no")),
             (ApiError::invalid("bad"), 422, json!("bad")),
             (ApiError::TooManyRequests("slow down".into()), 429, json!("slow down")),
+            (ApiError::Unavailable("later".into()), 503, json!("later")),
             (ApiError::internal("reading", "secret backend detail"), 500, json!("Internal server error")),
         ] {
             assert_eq!(error.status().as_u16(), status, "{error}");
@@ -136,5 +146,12 @@ mod tests {
         assert_eq!(ApiError::from(InputError::Invalid("x".into())).status().as_u16(), 422);
         assert_eq!(ApiError::from(InputError::UnsupportedMediaType("x".into())).status().as_u16(), 415);
         assert_eq!(ApiError::from(InputError::InvalidSubject).status().as_u16(), 401);
+        let late = ApiError::from(crate::operations::OperationError::OutOfTime("reading the document's text"));
+        assert_eq!(late.status().as_u16(), 503);
+        assert_eq!(
+            late.body()["detail"],
+            "reading the document's text did not finish within the time this request may take; \
+             nothing was changed: try again"
+        );
     }
 }

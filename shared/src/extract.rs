@@ -51,9 +51,13 @@ pub enum ExtractError {
     /// What an extraction child reported about the file.
     #[error("{0}")]
     Unreadable(String),
-    /// The parser went past its memory, CPU or time limit and was stopped.
+    /// The parser went past its memory limit or produced too much, and was stopped.
     #[error("text extraction stopped: {0}")]
     Limit(String),
+    /// The parser went past its CPU or wall time (`Limits::wall_time`) and was stopped. Whether
+    /// that is the file's fault depends on who set the time (`domain::Overrun`).
+    #[error("text extraction stopped: reading the document took longer than {} s", .0.as_secs_f32())]
+    TooSlow(std::time::Duration),
     /// The extraction child could not be started: a fault of this function, not of the file.
     #[error("text extraction could not start: {0}")]
     Sandbox(String),
@@ -105,9 +109,7 @@ pub async fn extract_bounded(
             "the document needs more than {} MiB of memory to read",
             limits.memory_bytes / (1024 * 1024)
         ))),
-        Err(SandboxError::CpuExceeded | SandboxError::TimedOut) => {
-            Err(ExtractError::Limit(format!("reading the document took longer than {} s", limits.wall_time.as_secs())))
-        }
+        Err(SandboxError::CpuExceeded | SandboxError::TimedOut) => Err(ExtractError::TooSlow(limits.wall_time)),
         Err(SandboxError::OutputTooLarge) => Err(ExtractError::Limit("the extracted text is too large".into())),
     }
 }

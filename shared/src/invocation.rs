@@ -1,12 +1,23 @@
 //! One invocation of a function: its identity, from which every transaction derives its
-//! idempotency token, and its deadline, before which retries stop.
+//! idempotency token, and its deadline, before which retries stop and within which every step
+//! runs: [`Invocation::step_time`] (how long a step may take, `domain::step_time`) and
+//! [`Invocation::bounded`] (a step stopped when its time is up) always keep [`ANSWER_MARGIN`]
+//! back, so the function answers before Lambda's timeout.
 
+use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-/// Time kept back from the deadline for answering (and logging) after the last retry.
-const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+use crate::domain::{step_time, StepTime};
+
+/// Time kept back from the deadline for answering (and logging) after the last step or retry.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+
+/// A step did not finish before the time it had (see [`Invocation::bounded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the invocation ran out of time")]
+pub struct OutOfTime;
 /// The budget when the runtime gives no usable deadline (`cargo lambda watch` passes the
 /// timeout itself rather than a point in time; tests and tools have none).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
@@ -51,6 +62,24 @@ impl Invocation {
     /// The time left until the deadline.
     pub fn time_left(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// How long a step whose own limit is `own_limit` may take now, keeping back `after` (what
+    /// the steps after it need) and the answer margin; `None` when less than `minimum` is left.
+    pub fn step_time(&self, own_limit: Duration, after: Duration, minimum: Duration) -> Option<StepTime> {
+        step_time(own_limit, self.time_left(), after + ANSWER_MARGIN, minimum)
+    }
+
+    /// The point by which a step that clips itself (the classifier) must be done, keeping back
+    /// `after` and the answer margin.
+    pub fn deadline_before(&self, after: Duration) -> Instant {
+        self.deadline.checked_sub(after + ANSWER_MARGIN).unwrap_or_else(Instant::now)
+    }
+
+    /// `work`, stopped (dropped) if it has not finished while `after` and the answer margin are
+    /// still left. Only for steps that write nothing, or whose write is one atomic request.
+    pub async fn bounded<T>(&self, after: Duration, work: impl Future<Output = T>) -> Result<T, OutOfTime> {
+        tokio::time::timeout_at(self.deadline_before(after).into(), work).await.map_err(|_| OutOfTime)
     }
 
     /// Whether waiting `pause` still leaves time to try once more and answer.
@@ -102,5 +131,25 @@ mod tests {
             Invocation::from_context(&context).idempotency_token("x"),
             Invocation::from_context(&context).idempotency_token("x")
         );
+    }
+
+    #[tokio::test]
+    async fn steps_keep_the_answer_margin_and_what_comes_after() {
+        let invocation = Invocation::standalone(Duration::from_secs(3));
+        let time = invocation.step_time(Duration::from_secs(20), Duration::from_secs(1), Duration::ZERO).unwrap();
+        assert!(time.clipped && time.allowed <= Duration::from_millis(1500), "{time:?}");
+        assert_eq!(invocation.step_time(Duration::from_secs(20), Duration::from_secs(3), Duration::ZERO), None);
+        assert!(invocation.deadline_before(Duration::from_secs(1)) <= Instant::now() + Duration::from_millis(1500));
+
+        let short = Invocation::standalone(Duration::from_millis(700));
+        let started = Instant::now();
+        let slow = short.bounded(Duration::ZERO, tokio::time::sleep(Duration::from_secs(5))).await;
+        assert_eq!(slow, Err(OutOfTime));
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "stopped with the margin left: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(short.bounded(Duration::ZERO, async { 7 }).await, Ok(7));
     }
 }

@@ -5,21 +5,24 @@
 //! than the model-independent Converse API: Converse's many content types (documents, images,
 //! tools, guardrail traces) added some 100 KiB to the classify and reclassify packages. Any failure (throttling once the SDK's retries are spent, an error, a timeout, an
 //! answer that is not one of the offered topics) falls back to the offline classifier, and the
-//! verdict says so.
+//! verdict says so. Each call (the SDK's retries included) takes at most `BEDROCK_TIMEOUT_SECONDS`
+//! and at most what is left before the caller's deadline less [`FOR_FALLBACK`]
+//! (`Classifier::classify_by`, `domain::step_time`); with less than [`MIN_CALL`] left, the model is
+//! not asked at all. So a slow model costs the request its fallback, never its deadline.
 //!
 //! The document's text is data, not instructions: it is fenced, the instructions say to ignore
 //! anything inside it, and the answer is only accepted as one of the numbers offered. The worst
 //! a crafted document can do is file itself under another of its owner's own topics.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_bedrockruntime::primitives::Blob;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Classifier, DocumentFeatures, Example, Verdict, VerdictFuture};
-use crate::domain::Topic;
+use crate::domain::{step_time, StepTime, Topic};
 
 /// The instructions given to the model unless `BEDROCK_PROMPT` replaces them.
 pub const DEFAULT_BEDROCK_PROMPT: &str = "You file a user's documents under the user's own topics. \
@@ -33,6 +36,11 @@ object and nothing else: {\"topic\": <the topic's number, or null>, \"confidence
 const MAX_TEXT_CHARS: usize = 6000;
 /// The answer is one short JSON object.
 const MAX_ANSWER_TOKENS: i32 = 50;
+/// Kept back from the caller's deadline for the offline classifier that decides when the model
+/// does not (milliseconds on the text kept; this leaves room for a slow start).
+pub const FOR_FALLBACK: Duration = Duration::from_millis(300);
+/// A call is not made with less time than this: a model's answer takes longer.
+pub const MIN_CALL: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 pub struct BedrockClassifier {
@@ -62,7 +70,7 @@ impl BedrockClassifier {
         }
     }
 
-    async fn ask(&self, text: &str, topics: &[Topic]) -> Result<Verdict, String> {
+    async fn ask(&self, text: &str, topics: &[Topic], time: StepTime) -> Result<Verdict, String> {
         let body = request_body(&self.model_id, &self.prompt, &question(text, topics));
         let request = self
             .client
@@ -71,8 +79,14 @@ impl BedrockClassifier {
             .content_type("application/json")
             .accept("application/json")
             .body(Blob::new(body.to_string()));
-        let output = match tokio::time::timeout(self.timeout, request.send()).await {
-            Err(_) => return Err(format!("no answer within {} s", self.timeout.as_secs_f32())),
+        let output = match tokio::time::timeout(time.allowed, request.send()).await {
+            Err(_) if time.clipped => {
+                return Err(format!(
+                    "no answer within {:.1} s, what was left of the request's time",
+                    time.allowed.as_secs_f32()
+                ))
+            }
+            Err(_) => return Err(format!("no answer within {} s", time.allowed.as_secs_f32())),
             Ok(Err(error)) => {
                 let error = error.into_service_error();
                 return Err(match error.meta().code() {
@@ -98,13 +112,28 @@ impl Classifier for BedrockClassifier {
     }
 
     /// The model reads the topics and the text, not the examples; the offline classifier it
-    /// falls back to gets them.
+    /// falls back to gets them. Without a deadline, a call takes at most its own timeout.
     fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic], examples: &'a [Example]) -> VerdictFuture<'a> {
+        self.classify_by(text, topics, examples, Instant::now() + self.timeout + FOR_FALLBACK)
+    }
+
+    fn classify_by<'a>(
+        &'a self,
+        text: &'a str,
+        topics: &'a [Topic],
+        examples: &'a [Example],
+        deadline: Instant,
+    ) -> VerdictFuture<'a> {
         Box::pin(async move {
             if topics.is_empty() {
                 return self.fallback.classify(text, topics, examples).await;
             }
-            match self.ask(text, topics).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let asked = match step_time(self.timeout, left, FOR_FALLBACK, MIN_CALL) {
+                Some(time) => self.ask(text, topics, time).await,
+                None => Err(format!("not asked: {:.1} s left of the request's time", left.as_secs_f32())),
+            };
+            match asked {
                 Ok(verdict) => verdict,
                 Err(reason) => {
                     tracing::warn!(model = self.model_id, reason, "Bedrock did not decide; term matching decides");

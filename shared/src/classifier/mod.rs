@@ -25,6 +25,7 @@ mod wordpiece;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 pub use bedrock::{BedrockClassifier, DEFAULT_BEDROCK_PROMPT};
 pub use examples::{Combine, Learning, EXAMPLES_PER_TOPIC};
@@ -61,6 +62,18 @@ pub trait Classifier: Send + Sync + std::fmt::Debug {
     /// user already filed under some of those topics (most recent first; see `examples` for
     /// how they count). Examples of other topics, or of another model, are ignored.
     fn classify<'a>(&'a self, text: &'a str, topics: &'a [Topic], examples: &'a [Example]) -> VerdictFuture<'a>;
+
+    /// [`Self::classify`], done by `deadline`: a classifier that calls a service clips the call
+    /// to it and falls back in time; an offline one takes milliseconds and ignores it.
+    fn classify_by<'a>(
+        &'a self,
+        text: &'a str,
+        topics: &'a [Topic],
+        examples: &'a [Example],
+        _deadline: Instant,
+    ) -> VerdictFuture<'a> {
+        self.classify(text, topics, examples)
+    }
 
     /// The features of `text` that its verdict carries (`Verdict::features`); `None` from a
     /// classifier that has none.

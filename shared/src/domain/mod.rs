@@ -10,6 +10,7 @@ mod document;
 mod multipart;
 mod quota;
 mod requests;
+mod time_budget;
 pub mod topics;
 mod transition;
 
@@ -23,6 +24,7 @@ pub use requests::{
     FileRequest, NewTopicRequest, NewUpload, PartsRequest, PartsToSign, UploadUrlRequest, MAX_OBJECT_BYTES,
     MAX_PARTS_PER_REQUEST, MAX_SINGLE_PUT_BYTES, MAX_TOPIC_DESCRIPTION_CHARS, MAX_TOPIC_NAME_CHARS,
 };
+pub use time_budget::{step_time, Overrun, StepTime};
 pub use topics::TopicState;
 pub use transition::{Transition, CLASSIFIABLE};
 

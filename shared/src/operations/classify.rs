@@ -7,14 +7,24 @@
 //! document is classifiable (`domain::CLASSIFIABLE`), so a duplicate rewrites the same values and
 //! an event for a deleted or rejected document writes nothing. Classification never touches the
 //! quota.
+//!
+//! Every step runs within the invocation's deadline (`domain::step_time`): reads and the text
+//! extraction keep back [`FOR_CLASSIFYING`], the classifier (which clips its own calls, falling
+//! back to the offline classifier) [`FOR_RECORDING`], and the one transaction that records the
+//! verdict retries only until shortly before the deadline. A step that runs out of the request's
+//! time writes nothing and fails with [`OperationError::OutOfTime`]: reclassify answers 503, an
+//! S3 event fails and Lambda retries it. Only an extraction stopped at its own limit
+//! (`CLASSIFY_TIMEOUT_SECONDS`) marks the document failed: that is the file's fault.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{OperationError, Result};
 use crate::classifier::Classifier;
-use crate::domain::{Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, UserId};
+use crate::domain::{
+    Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, Overrun, StepTime, UserId,
+};
 use crate::extract::{extract_bounded, ExtractError, Format};
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, OutOfTime};
 use crate::metrics::{milliseconds, Unit};
 use crate::retry::RetryPolicy;
 use crate::storage::ObjectRead;
@@ -24,6 +34,14 @@ use crate::App;
 const EXCERPT_CHARS: usize = 300;
 /// The metrics' operation for classification, by event or on demand.
 const OPERATION: &str = "classify";
+
+/// Kept back, beside the invocation's answer margin, for recording the verdict: the topics read
+/// again and one transaction (a few of them when a chosen topic is deleted meanwhile).
+pub const FOR_RECORDING: Duration = Duration::from_secs(1);
+/// Kept back by the reads and the extraction: the offline classifier's time, then recording.
+pub const FOR_CLASSIFYING: Duration = Duration::from_millis(1500);
+/// An extraction given less than this is not started: starting the child alone takes tens of ms.
+const MIN_EXTRACTION: Duration = Duration::from_millis(250);
 
 /// What classifying one document did.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +76,8 @@ pub async fn reclassify(
     id: DocumentId,
     replace_manual: bool,
 ) -> Result<ClassifyOutcome> {
-    let Some(document) = app.table.get_document(user, id).await? else {
+    let read = invocation.bounded(FOR_CLASSIFYING, app.table.get_document(user, id)).await;
+    let Some(document) = read.map_err(|OutOfTime| OperationError::OutOfTime("reading the document"))?? else {
         return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument));
     };
     let overwrite = match replace_manual {
@@ -88,19 +107,27 @@ pub(crate) async fn classify_document(
                 true => (config.classify_max_object_bytes, false),
                 false => (config.classify_text_prefix_bytes, true),
             };
-            match app.storage.read_object(invocation, &document.object_key(), limit, prefix_ok).await? {
+            let key = document.object_key();
+            let read = app.storage.read_object(invocation, &key, limit, prefix_ok);
+            let read = invocation.bounded(FOR_CLASSIFYING, read).await;
+            match read.map_err(|OutOfTime| OperationError::OutOfTime("reading the document's object"))?? {
                 ObjectRead::Missing => return Ok(ClassifyOutcome::Skipped(SkipReason::NoObject)),
                 ObjectRead::TooLarge { size } => Classification::failed(format!(
                     "the document is {size} bytes; text is extracted from documents of at most {limit} bytes"
                 )),
                 ObjectRead::Bytes(bytes) => {
-                    match extract_timed(app, format, &bytes).await {
+                    let time = match format.needs_whole_object() {
+                        // Plain text is read in this process, at once.
+                        false => StepTime { allowed: config.classify_timeout, clipped: false },
+                        true => invocation
+                            .step_time(config.classify_timeout, FOR_CLASSIFYING, MIN_EXTRACTION)
+                            .ok_or(OperationError::OutOfTime("reading the document's text"))?,
+                    };
+                    match extract_timed(app, format, &bytes, time).await {
                         // Never a bare `unclassified`, which would read as "no topic matched".
                         Ok(text) if text.trim().is_empty() => Classification::no_text(),
                         Ok(text) => return record(app, classifier, invocation, document, &text, overwrite).await,
-                        // Not the file's fault: fail the event so that it is retried.
-                        Err(ExtractError::Sandbox(error)) => return Err(OperationError::Extraction(error)),
-                        Err(error) => Classification::failed(error.to_string()),
+                        Err(error) => extraction_failed(error, time)?,
                     }
                 }
             }
@@ -109,12 +136,36 @@ pub(crate) async fn classify_document(
     store(app, document, classification, overwrite).await
 }
 
-/// The text of `bytes`, bounded (see `extract`); how long that took is a metric.
-async fn extract_timed(app: &App, format: Format, bytes: &[u8]) -> std::result::Result<String, ExtractError> {
+/// The text of `bytes`, bounded (see `extract`) and within `time`, the wait for a free child
+/// included; how long that took is a metric.
+async fn extract_timed(
+    app: &App,
+    format: Format,
+    bytes: &[u8],
+    time: StepTime,
+) -> std::result::Result<String, ExtractError> {
     let started = Instant::now();
-    let text = extract_bounded(&app.sandbox, format, bytes, &app.config.extraction_limits()).await;
+    let limits = app.config.extraction_limits_within(time);
+    let text = match tokio::time::timeout(time.allowed, extract_bounded(&app.sandbox, format, bytes, &limits)).await {
+        Ok(text) => text,
+        Err(_) => Err(ExtractError::TooSlow(time.allowed)),
+    };
     app.metrics.emit(OPERATION, &[], &[("ExtractionTime", Unit::Milliseconds, milliseconds(started.elapsed()))]);
     text
+}
+
+/// What a failed extraction that had `time` means: the document's failure, with the reason
+/// stored on it, or a failure of this request that leaves the document as it was.
+fn extraction_failed(error: ExtractError, time: StepTime) -> Result<Classification> {
+    match error {
+        // Not the file's fault: fail the event so that it is retried.
+        ExtractError::Sandbox(error) => Err(OperationError::Extraction(error)),
+        // Stopped at the request's deadline, not at the extraction's own limit.
+        ExtractError::TooSlow(_) if time.overrun() == Overrun::Deadline => {
+            Err(OperationError::OutOfTime("reading the document's text"))
+        }
+        error => Ok(Classification::failed(error.to_string())),
+    }
 }
 
 /// Every stored verdict is counted by its status.
@@ -135,9 +186,10 @@ async fn record(
     let excerpt = excerpt(text);
     let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
     while attempts.next().await {
-        let topics = app.table.list_topics(&document.owner).await?;
-        // The user's examples are not stored yet: none.
-        let verdict = classifier.classify(text, &topics, &[]).await;
+        let topics = invocation.bounded(FOR_RECORDING, app.table.list_topics(&document.owner)).await;
+        let topics = topics.map_err(|OutOfTime| OperationError::OutOfTime("reading the topics"))??;
+        // The user's examples are not stored yet: none. The classifier clips its own calls.
+        let verdict = classifier.classify_by(text, &topics, &[], invocation.deadline_before(FOR_RECORDING)).await;
         if let Some(reason) = &verdict.fallback {
             tracing::warn!(user = document.owner.as_str(), id = %document.id, reason, "classifier fell back");
             app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
@@ -215,6 +267,29 @@ mod tests {
         assert_eq!(excerpt("a\n\n b\t c"), "a b c");
         let long = "é".repeat(400);
         assert_eq!(excerpt(&long).chars().count(), EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn only_an_extraction_stopped_at_its_own_limit_fails_the_document() {
+        let own = StepTime { allowed: Duration::from_secs(20), clipped: false };
+        let clipped = StepTime { allowed: Duration::from_secs(3), clipped: true };
+        let failed = extraction_failed(ExtractError::TooSlow(own.allowed), own).unwrap();
+        assert_eq!(failed.status, ClassificationStatus::Failed);
+        assert_eq!(
+            failed.reason.as_deref(),
+            Some("text extraction stopped: reading the document took longer than 20 s")
+        );
+        assert!(matches!(
+            extraction_failed(ExtractError::TooSlow(clipped.allowed), clipped),
+            Err(OperationError::OutOfTime(_))
+        ));
+        // What the file is at fault for fails it however much time it had.
+        let unreadable = extraction_failed(ExtractError::Pdf("bad xref".into()), clipped).unwrap();
+        assert_eq!(unreadable.status, ClassificationStatus::Failed);
+        assert!(matches!(
+            extraction_failed(ExtractError::Sandbox("fork".into()), own),
+            Err(OperationError::Extraction(_))
+        ));
     }
 
     #[test]

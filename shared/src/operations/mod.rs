@@ -41,6 +41,10 @@ pub enum OperationError {
     /// Other requests kept winning the same write until the deadline.
     #[error("{0}")]
     KeptLosing(&'static str),
+    /// A step (named) would have run past the invocation's deadline: it was stopped, or not
+    /// started, and nothing was written by it (see `domain::step_time`).
+    #[error("out of time {0}")]
+    OutOfTime(&'static str),
     /// The backend answered something the operation cannot accept (a bug or a misconfiguration).
     #[error("{0}")]
     Unexpected(String),

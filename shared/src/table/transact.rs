@@ -1,5 +1,8 @@
 //! The one place that runs a transaction: its idempotency token, its retries, and what a
-//! cancellation means.
+//! cancellation means. Every attempt, and every pause before one, ends before the invocation's
+//! answer margin (`Invocation::bounded`, `RetryPolicy::TRANSACTIONS`).
+
+use std::time::Duration;
 
 use std::collections::HashMap;
 
@@ -103,13 +106,14 @@ impl DocumentTable {
             if attempts.made() > 1 {
                 tracing::warn!(purpose, attempt = attempts.made(), reason = last_reason, "transaction retried");
             }
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(&token)
-                .send()
-                .await;
+            let send =
+                self.client.transact_write_items().set_transact_items(Some(items.clone())).client_request_token(&token);
+            // Each attempt (the SDK's own retries included) ends before the answer margin. One
+            // that gets no answer in time may have committed: the same token makes a resend safe.
+            let Ok(result) = invocation.bounded(Duration::ZERO, send.send()).await else {
+                last_reason = "no answer before the invocation's deadline".to_owned();
+                continue;
+            };
             last_reason = match result {
                 Ok(_) => return Ok(None),
                 Err(error) => match cancellation_reasons(error) {

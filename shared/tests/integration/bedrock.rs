@@ -18,10 +18,10 @@ use shared::entry::http as handlers;
 
 use crate::common::{app, event_request, new_user, reply_of, Api};
 
-const MODEL: &str = "amazon.nova-micro-v1:0";
+pub(crate) const MODEL: &str = "amazon.nova-micro-v1:0";
 
 #[derive(Clone)]
-enum Canned {
+pub(crate) enum Canned {
     Answer(&'static str),
     Error(u16, &'static str),
     Slow(Duration),
@@ -37,14 +37,14 @@ struct Received {
 /// Bedrock Runtime as far as `InvokeModel` of a Nova model goes: each request gets the next canned reply (the last
 /// one repeats), and is kept for the test to read.
 #[derive(Clone)]
-struct StubBedrock {
+pub(crate) struct StubBedrock {
     endpoint: String,
     replies: Arc<Mutex<VecDeque<Canned>>>,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl StubBedrock {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let stub = Self {
             endpoint: format!("http://{}", listener.local_addr().unwrap()),
@@ -66,12 +66,12 @@ impl StubBedrock {
         stub
     }
 
-    fn answer_with(&self, replies: &[Canned]) {
+    pub(crate) fn answer_with(&self, replies: &[Canned]) {
         *self.replies.lock().unwrap() = replies.iter().cloned().collect();
         self.received.lock().unwrap().clear();
     }
 
-    fn received(&self) -> usize {
+    pub(crate) fn received(&self) -> usize {
         self.received.lock().unwrap().len()
     }
 
@@ -116,7 +116,7 @@ impl StubBedrock {
         }
     }
 
-    async fn classifier(&self, timeout: Duration) -> BedrockClassifier {
+    pub(crate) async fn classifier(&self, timeout: Duration) -> BedrockClassifier {
         let sdk = shared::clients::sdk_config().await;
         let config = aws_sdk_bedrockruntime::config::Builder::from(&sdk).endpoint_url(&self.endpoint).build();
         let fallback = Arc::new(TermMatchClassifier::default());

@@ -8,6 +8,7 @@ mod bedrock;
 mod chaos;
 mod classify;
 mod cleanup;
+mod deadlines;
 mod events;
 mod failures;
 mod http_api;
