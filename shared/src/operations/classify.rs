@@ -7,11 +7,17 @@
 //! document is classifiable (`domain::CLASSIFIABLE`), so a duplicate rewrites the same values and
 //! an event for a deleted or rejected document writes nothing. Classification never touches the
 //! quota.
+//!
+//! The user's examples (`domain::examples`: documents they filed by hand, kept on their topics'
+//! items) are read with the topics and count in the verdict; the document's features are stored
+//! with the verdict, so that it can become an example once the user files it.
 
 use std::time::Instant;
 
+use super::file::learn_late;
 use super::{OperationError, Result};
-use crate::classifier::Classifier;
+use crate::classifier::{Classifier, DocumentFeatures, Example};
+use crate::domain::examples::{most_recent_first, TopicExample};
 use crate::domain::{Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, UserId};
 use crate::extract::{extract_bounded, ExtractError, Format};
 use crate::invocation::Invocation;
@@ -62,7 +68,15 @@ pub async fn reclassify(
         return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument));
     };
     let overwrite = match replace_manual {
-        true => Overwrite::Anything,
+        true => {
+            // The user's choice is being replaced: the document stops being an example of it
+            // first (were the classification to fail now, it would be filed by hand and no
+            // example, never an example of a topic it is not filed under).
+            if let Some(topic) = document.classification.filed_by_user_under() {
+                app.table.forget_example(user, topic, id).await?;
+            }
+            Overwrite::Anything
+        }
         false if document.classification.is_by_user() => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
         false => Overwrite::KeepUsersChoice,
     };
@@ -135,9 +149,9 @@ async fn record(
     let excerpt = excerpt(text);
     let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
     while attempts.next().await {
-        let topics = app.table.list_topics(&document.owner).await?;
-        // The user's examples are not stored yet: none.
-        let verdict = classifier.classify(text, &topics, &[]).await;
+        let (topics, stored) = app.table.list_topics_with_examples(&document.owner).await?;
+        let examples = examples_for_classifier(stored);
+        let verdict = classifier.classify(text, &topics, &examples).await;
         if let Some(reason) = &verdict.fallback {
             tracing::warn!(user = document.owner.as_str(), id = %document.id, reason, "classifier fell back");
             app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
@@ -151,11 +165,26 @@ async fn record(
                 return Ok(ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })));
             }
             RecordOutcome::DocumentGone => return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument)),
-            RecordOutcome::FiledByUser => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
+            RecordOutcome::FiledByUser => {
+                // Filed by hand before its text was read: it becomes an example now.
+                if let Some(features) = &classification.features {
+                    learn_late(app, invocation, &document.owner, document.id, features).await?;
+                }
+                return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser));
+            }
             RecordOutcome::TopicGone => continue,
         }
     }
     Ok(ClassifyOutcome::Skipped(SkipReason::TopicsKeptChanging))
+}
+
+/// The user's stored examples as the classifier takes them: most recent first, at most the cap
+/// per topic; features that no longer read (another format) are left out.
+fn examples_for_classifier(stored: Vec<TopicExample>) -> Vec<Example> {
+    most_recent_first(stored)
+        .into_iter()
+        .filter_map(|e| Some(Example { topic: e.topic, features: DocumentFeatures::from_bytes(&e.features)? }))
+        .collect()
 }
 
 /// What is stored for a classifier's verdict: filed under its topic, or unclassified with the
@@ -171,6 +200,7 @@ fn classification_of(verdict: crate::classifier::Verdict, excerpt: &str) -> Clas
         confidence: verdict.best.map(|(_, score)| round(score)),
         excerpt: Some(excerpt.to_owned()),
         reason: None,
+        features: verdict.features.as_ref().map(DocumentFeatures::to_bytes),
         classified_by: Some(verdict.classified_by),
     }
 }

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValuesOnConditionCheckFailur
 use super::documents::parse_document;
 use super::expression::WithExpr;
 use super::topics::{topic_pk, topic_sk};
-use super::{doc_sk, key, n, s, status_in, user_pk, DocumentTable, Expr, TableError};
+use super::{b, doc_sk, key, n, s, status_in, user_pk, DocumentTable, Expr, TableError};
 use crate::domain::{Classification, DocumentId, TopicState, UserId, CLASSIFIABLE, FILED_BY_USER};
 use crate::invocation::Invocation;
 
@@ -54,6 +54,8 @@ impl DocumentTable {
             ("excerpt", classification.excerpt.clone().filter(|e| !e.is_empty()).map(s)),
             ("classification_reason", classification.reason.clone().map(s)),
             ("classified_by", classification.classified_by.clone().map(s)),
+            // What the document becomes as an example once the user files it (`examples`).
+            ("features", classification.features.clone().map(b)),
         ] {
             match value {
                 Some(value) => {
