@@ -11,6 +11,7 @@ mod cleanup;
 mod events;
 mod failures;
 mod http_api;
+mod learning;
 mod metrics;
 mod multipart;
 mod quota_race;
