@@ -526,16 +526,38 @@ $("topic-form").onsubmit = async (event) => {
   showMessage(`Added the topic ${reply.body.name}: new uploads that match it are filed under it.`);
   await refresh();
 };
-$("upload-form").onsubmit = async (event) => {
-  event.preventDefault();
-  const files = [...$("files").files];
-  $("files").value = "";
+async function uploadFiles(files) {
   try {
     await Promise.all(files.map(uploadFile));
   } catch (error) {
     if (!(error instanceof SignedOut)) showMessage(`Upload stopped: ${error.message}`, "error");
   }
   await refresh();
+}
+$("upload-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const files = [...$("files").files];
+  $("files").value = "";
+  await uploadFiles(files);
 };
+// Files dropped anywhere on the page while signed in are uploaded like picked ones; the browser
+// must not open them instead (dragover and drop both cancelled).
+const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+document.addEventListener("dragover", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = $("app").hidden ? "none" : "copy";
+  $("drop-zone").classList.toggle("dropping", !$("app").hidden);
+});
+document.addEventListener("dragleave", (event) => {
+  if (event.relatedTarget === null) $("drop-zone").classList.remove("dropping");
+});
+document.addEventListener("drop", async (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  $("drop-zone").classList.remove("dropping");
+  if ($("app").hidden) return;
+  await uploadFiles([...event.dataTransfer.files]);
+});
 
 if (token) signIn(token);

@@ -47,9 +47,36 @@ function samplePdf(text) {
   return Buffer.from(pdf, "latin1");
 }
 
-async function signedInPage(url, user) {
+/* Every page records its console errors, uncaught errors and failed HTTP answers; `done`
+ * closes it and fails the test on any that the test did not declare with `expectErrors`
+ * (an upload refused on purpose logs its 413, a blocked PUT its CORS error). */
+const problems = new WeakMap();
+
+async function newPage() {
   const page = await browser.newPage();
-  page.on("pageerror", (error) => { throw error; });
+  const seen = { errors: [], expected: [] };
+  problems.set(page, seen);
+  page.on("console", (message) => { if (message.type() === "error") seen.errors.push(`console: ${message.text()}`); });
+  page.on("pageerror", (error) => seen.errors.push(`page error: ${error.stack ?? error.message}`));
+  page.on("response", (response) => {
+    if (response.status() >= 400) seen.errors.push(`HTTP ${response.status()} ${response.request().method()} ${response.url()}`);
+  });
+  return page;
+}
+
+function expectErrors(page, ...patterns) {
+  problems.get(page).expected.push(...patterns);
+}
+
+async function done(page) {
+  const { errors, expected } = problems.get(page);
+  await page.close();
+  const unexpected = errors.filter((error) => !expected.some((pattern) => pattern.test(error)));
+  assert.deepEqual(unexpected, [], "no console error, page error or failed request");
+}
+
+async function signedInPage(url, user) {
+  const page = await newPage();
   await page.goto(url);
   await page.fill("#user-name", user);
   await page.click("#sign-in-form button[type=submit]");
@@ -81,7 +108,7 @@ test("uploads a PDF and a text file, lists them, moves the quota, deletes one", 
   await page.click("#documents tr:has-text('notes.txt') button");
   await page.waitForFunction(() => document.querySelectorAll("#documents tr").length === 1);
   await page.waitForFunction((total) => Number(document.querySelector("#quota-text").dataset.used) === total, pdf.length);
-  await page.close();
+  await done(page);
 });
 
 test("an upload that does not fit shows the 413 figures and charges nothing", async () => {
@@ -89,6 +116,7 @@ test("an upload that does not fit shows the 413 figures and charges nothing", as
   // A per-user limit of 1000 bytes, set with the project's admin tool.
   execFileSync("cargo", ["run", "--quiet", "-p", "shared", "--bin", "set-user-limit", "--", user, "1000"], { stdio: "pipe" });
   const page = await signedInPage(WEB_URL, user);
+  expectErrors(page, /413/);
   await page.setInputFiles("#files", [{ name: "big.txt", mimeType: "text/plain", buffer: Buffer.alloc(2000, "x") }]);
   await page.click("#upload-form button[type=submit]");
   const message = await page.waitForSelector("#messages .message.error");
@@ -97,11 +125,12 @@ test("an upload that does not fit shows the 413 figures and charges nothing", as
   assert.equal(await page.$$eval("#uploads li", (items) => items.length), 0, "no half-shown upload");
   assert.equal(await page.$$eval("#documents tr", (rows) => rows.length), 0);
   assert.equal(await usedBytes(page), 0);
-  await page.close();
+  await done(page);
 });
 
 test("a .pdf that is really text is refused with the 415 message, and nothing is charged", async () => {
   const page = await signedInPage(WEB_URL, newUser());
+  expectErrors(page, /415/);
   await page.setInputFiles("#files", [
     { name: "minutes.pdf", mimeType: "application/pdf", buffer: Buffer.from("Minutes: nothing to report.\n") },
   ]);
@@ -109,7 +138,7 @@ test("a .pdf that is really text is refused with the 415 message, and nothing is
   const message = await page.waitForSelector("#messages .message.error");
   assert.match(await message.textContent(), /declared as application\/pdf but its content is text/);
   assert.equal(await usedBytes(page), 0);
-  await page.close();
+  await done(page);
 });
 
 const isPartPut = (request) => request.method() === "PUT" && request.url().includes("partNumber=");
@@ -137,11 +166,12 @@ test("a 40 MB file goes up in parts, several at a time, and is charged once", as
   assert.equal(puts, 5, "five parts of 8 MiB");
   assert.ok(mostInFlight >= 2, `parts in flight at once: ${mostInFlight}`);
   await page.waitForFunction((total) => Number(document.querySelector("#quota-text").dataset.used) === total, size);
-  await page.close();
+  await done(page);
 });
 
 test("an upload interrupted mid-way resumes after a reload and sends only the missing parts", async () => {
   const page = await signedInPage(WEB_URL, newUser());
+  expectErrors(page, /ERR_CONNECTION_RESET|ERR_FAILED/);
   const size = 40 * MIB;
   const buffer = Buffer.alloc(size, "y");
   const sent = [];
@@ -164,7 +194,7 @@ test("an upload interrupted mid-way resumes after a reload and sends only the mi
   await page.waitForSelector("#uploads li[data-status=uploaded]", { timeout: 120_000 });
   assert.deepEqual(sent.sort((a, b) => a - b), [3, 4, 5], "only the parts storage did not hold");
   await page.waitForFunction((total) => Number(document.querySelector("#quota-text").dataset.used) === total, size);
-  await page.close();
+  await done(page);
 });
 
 test("a part URL that expired is signed again and the upload carries on, signed with the session token", async () => {
@@ -226,11 +256,12 @@ test("a topic made on the page files a matching PDF without a reload, and deleti
   await page.click("#topics li:has-text('Recipes') button");
   await page.waitForSelector(`${cell}[data-status=unclassified]`);
   assert.equal(await page.$$eval("#topics li", (items) => items.length), 0);
-  await page.close();
+  await done(page);
 });
 
 test("a page on an origin the bucket's CORS does not allow cannot PUT", async () => {
   const page = await signedInPage(OTHER_ORIGIN_WEB_URL, newUser());
+  expectErrors(page, /CORS policy|ERR_FAILED/);
   await page.setInputFiles("#files", [{ name: "blocked.txt", mimeType: "text/plain", buffer: Buffer.from("hello") }]);
   await page.click("#upload-form button[type=submit]");
   const message = await page.waitForSelector("#messages .message.error");
@@ -238,16 +269,86 @@ test("a page on an origin the bucket's CORS does not allow cannot PUT", async ()
   // The pending document was discarded and nothing was charged.
   await page.waitForFunction(() => document.querySelectorAll("#documents tr").length === 0);
   assert.equal(await usedBytes(page), 0);
-  await page.close();
+  await done(page);
 });
 
 test("an invalid token asks to sign in again", async () => {
-  const page = await browser.newPage();
+  const page = await newPage();
+  expectErrors(page, /401/);
   await page.goto(WEB_URL);
   await page.click("summary");
   await page.fill("#token", "not.a.token");
   await page.click("#token-form button[type=submit]");
   const notice = await page.waitForSelector("#signed-out");
   assert.match(await notice.textContent(), /sign in again/);
-  await page.close();
+  await done(page);
+});
+
+/** Drops `files` ({ name, type, text }) onto the page as a user dragging them from a file manager. */
+async function dropFiles(page, files) {
+  await page.evaluate((files) => {
+    const transfer = new DataTransfer();
+    for (const { name, type, text } of files) transfer.items.add(new File([text], name, { type }));
+    for (const type of ["dragenter", "dragover", "drop"]) {
+      document.body.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }
+  }, files);
+}
+
+test("the page loads and works with no console error: sign-in validation, drop, topics, filing, delete", async () => {
+  const page = await newPage();
+  await page.goto(WEB_URL);
+  // The sign-in field's pattern compiles (Chromium compiles it with the `v` flag): it refuses a space.
+  await page.fill("#user-name", "not a name");
+  assert.equal(await page.$eval("#user-name", (input) => input.checkValidity()), false);
+  await page.fill("#user-name", newUser());
+  assert.equal(await page.$eval("#user-name", (input) => input.checkValidity()), true);
+  await page.click("#sign-in-form button[type=submit]");
+  await page.waitForSelector("#app:not([hidden])");
+  await page.fill("#topic-name", "Recipes");
+  await page.fill("#topic-description", "Cooking and baking recipes: flour, sugar, butter, oven");
+  await page.click("#topic-form button[type=submit]");
+  await page.waitForSelector("#topics li:has-text('Recipes')");
+  // Dropped files are uploaded like picked ones.
+  await dropFiles(page, [
+    { name: "dropped.txt", type: "text/plain", text: "Notes from the allotment: the beans are up." },
+    { name: "scones.md", type: "text/markdown", text: "# Scones\nRub the butter into the flour, add sugar, bake in a hot oven." },
+  ]);
+  await page.waitForFunction(() => document.querySelectorAll("#uploads li[data-status=uploaded]").length === 2);
+  await page.waitForSelector("#documents tr:has-text('scones.md') td.topic[data-status=classified]", { timeout: 60_000 });
+  await page.waitForSelector("#documents tr:has-text('dropped.txt') td.topic[data-status=unclassified]", { timeout: 60_000 });
+  // Filed by hand, then deleted; the page reloads signed in.
+  await page.selectOption("#documents tr:has-text('dropped.txt') select.file-under", { label: "Recipes" });
+  await page.waitForSelector("#documents tr:has-text('dropped.txt') td.topic:has-text('Recipes')");
+  await page.click("#documents tr:has-text('dropped.txt') button");
+  await page.waitForFunction(() => document.querySelectorAll("#documents tr").length === 1);
+  await page.reload();
+  await page.waitForSelector("#documents tr:has-text('scones.md')");
+  await done(page);
+});
+
+test("a document filed by hand teaches the classifier: a similar upload is filed under that topic", async () => {
+  const page = await signedInPage(WEB_URL, newUser());
+  // Nothing in this topic's name or description says where a vet's messages go.
+  await page.fill("#topic-name", "Box 7");
+  await page.fill("#topic-description", "papers to sort later");
+  await page.click("#topic-form button[type=submit]");
+  await page.waitForSelector("#topics li:has-text('Box 7')");
+  const upload = async (name, text) => {
+    await page.setInputFiles("#files", [{ name, mimeType: "text/plain", buffer: Buffer.from(text) }]);
+    await page.click("#upload-form button[type=submit]");
+  };
+  await upload("vet-reminder.txt",
+    "Riverside Vets: reminder, Luna (cat) is due for her annual booster vaccination. Please call us to book.");
+  const first = "#documents tr:has-text('vet-reminder.txt')";
+  await page.waitForSelector(`${first} td.topic[data-status=unclassified]`, { timeout: 60_000 });
+  await page.selectOption(`${first} select.file-under`, { label: "Box 7" });
+  await page.waitForSelector(`${first} td.topic:has-text('Box 7')`);
+  await upload("vet-results.txt",
+    "Riverside Vets: Luna's blood test results are normal. Her booster vaccination is due in March; please call us to book.");
+  const second = "#documents tr:has-text('vet-results.txt') td.topic";
+  await page.waitForSelector(`${second}[data-status=classified]`, { timeout: 60_000 });
+  assert.match(await page.textContent(second), /Box 7/);
+  assert.doesNotMatch(await page.textContent(second), /by you/, "filed by the classifier, not by hand");
+  await done(page);
 });

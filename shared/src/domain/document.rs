@@ -70,6 +70,11 @@ pub struct Classification {
     pub reason: Option<String>,
     /// The classifier that chose: `term-match`, or `bedrock:<model id>` (see `classifier`).
     pub classified_by: Option<String>,
+    /// The document's features (`classifier::DocumentFeatures::to_bytes`), stored with an
+    /// automatic result so that the document can become an example of the topic the user files
+    /// it under (`domain::examples`). Never sent to clients.
+    #[serde(skip)]
+    pub features: Option<Vec<u8>>,
 }
 
 impl Classification {
@@ -81,6 +86,7 @@ impl Classification {
             excerpt: None,
             reason: None,
             classified_by: None,
+            features: None,
         }
     }
 
@@ -105,6 +111,12 @@ impl Classification {
     /// Whether the user filed (or unfiled) the document by hand.
     pub fn is_by_user(&self) -> bool {
         self.classified_by.as_deref() == Some(FILED_BY_USER)
+    }
+
+    /// The topic the user filed the document under by hand: the only topic that may hold it as
+    /// an example (`domain::examples`).
+    pub fn filed_by_user_under(&self) -> Option<TopicId> {
+        self.topic_id.filter(|_| self.is_by_user())
     }
 
     pub fn no_text() -> Self {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod document;
+pub mod examples;
 mod multipart;
 mod quota;
 mod requests;

@@ -15,11 +15,17 @@
 //! time writes nothing and fails with [`OperationError::OutOfTime`]: reclassify answers 503, an
 //! S3 event fails and Lambda retries it. Only an extraction stopped at its own limit
 //! (`CLASSIFY_TIMEOUT_SECONDS`) marks the document failed: that is the file's fault.
+//!
+//! The user's examples (`domain::examples`: documents they filed by hand, kept on their topics'
+//! items) are read with the topics and count in the verdict; the document's features are stored
+//! with the verdict, so that it can become an example once the user files it.
 
 use std::time::{Duration, Instant};
 
+use super::file::learn_late;
 use super::{OperationError, Result};
-use crate::classifier::Classifier;
+use crate::classifier::{Classifier, DocumentFeatures, Example};
+use crate::domain::examples::{most_recent_first, TopicExample};
 use crate::domain::{
     Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, Overrun, StepTime, UserId,
 };
@@ -81,7 +87,15 @@ pub async fn reclassify(
         return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument));
     };
     let overwrite = match replace_manual {
-        true => Overwrite::Anything,
+        true => {
+            // The user's choice is being replaced: the document stops being an example of it
+            // first (were the classification to fail now, it would be filed by hand and no
+            // example, never an example of a topic it is not filed under).
+            if let Some(topic) = document.classification.filed_by_user_under() {
+                app.table.forget_example(user, topic, id).await?;
+            }
+            Overwrite::Anything
+        }
         false if document.classification.is_by_user() => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
         false => Overwrite::KeepUsersChoice,
     };
@@ -186,10 +200,12 @@ async fn record(
     let excerpt = excerpt(text);
     let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
     while attempts.next().await {
-        let topics = invocation.bounded(FOR_RECORDING, app.table.list_topics(&document.owner)).await;
-        let topics = topics.map_err(|OutOfTime| OperationError::OutOfTime("reading the topics"))??;
-        // The user's examples are not stored yet: none. The classifier clips its own calls.
-        let verdict = classifier.classify_by(text, &topics, &[], invocation.deadline_before(FOR_RECORDING)).await;
+        let read = invocation.bounded(FOR_RECORDING, app.table.list_topics_with_examples(&document.owner)).await;
+        let (topics, stored) = read.map_err(|OutOfTime| OperationError::OutOfTime("reading the topics"))??;
+        let examples = examples_for_classifier(stored);
+        // The classifier clips its own calls.
+        let deadline = invocation.deadline_before(FOR_RECORDING);
+        let verdict = classifier.classify_by(text, &topics, &examples, deadline).await;
         if let Some(reason) = &verdict.fallback {
             tracing::warn!(user = document.owner.as_str(), id = %document.id, reason, "classifier fell back");
             app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
@@ -202,11 +218,26 @@ async fn record(
                 return Ok(ClassifyOutcome::Recorded(Box::new(Document { classification, ..document })));
             }
             RecordOutcome::DocumentGone => return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument)),
-            RecordOutcome::FiledByUser => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
+            RecordOutcome::FiledByUser => {
+                // Filed by hand before its text was read: it becomes an example now.
+                if let Some(features) = &classification.features {
+                    learn_late(app, invocation, &document.owner, document.id, features).await?;
+                }
+                return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser));
+            }
             RecordOutcome::TopicGone => continue,
         }
     }
     Ok(ClassifyOutcome::Skipped(SkipReason::TopicsKeptChanging))
+}
+
+/// The user's stored examples as the classifier takes them: most recent first, at most the cap
+/// per topic; features that no longer read (another format) are left out.
+fn examples_for_classifier(stored: Vec<TopicExample>) -> Vec<Example> {
+    most_recent_first(stored)
+        .into_iter()
+        .filter_map(|e| Some(Example { topic: e.topic, features: DocumentFeatures::from_bytes(&e.features)? }))
+        .collect()
 }
 
 /// What is stored for a classifier's verdict: filed under its topic, or unclassified with the
@@ -222,6 +253,7 @@ fn classification_of(verdict: crate::classifier::Verdict, excerpt: &str) -> Clas
         confidence: verdict.best.map(|(_, score)| round(score)),
         excerpt: Some(excerpt.to_owned()),
         reason: None,
+        features: verdict.features.as_ref().map(DocumentFeatures::to_bytes),
         classified_by: Some(verdict.classified_by),
     }
 }

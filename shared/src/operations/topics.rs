@@ -2,7 +2,8 @@
 //!
 //! Deleting a topic is three steps, each safe to repeat: mark it `deleting` (classification can
 //! no longer choose it), move its documents back to unclassified (read consistently, so a
-//! classification committed just before the mark is seen), then remove it and its name guard.
+//! classification committed just before the mark is seen), then remove it and its name guard
+//! (the user's examples of it live on its item and go with it: `table::examples`).
 //! A retry after a failure half-way resumes the move.
 
 use super::Result;

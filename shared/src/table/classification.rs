@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use super::documents::parse_document;
 use super::expression::WithExpr;
 use super::topics::{topic_pk, topic_sk};
-use super::{doc_sk, get_s, key, n, s, status_in, user_pk, DocumentTable, Expr, TableError};
+use super::{b, doc_sk, get_s, key, n, s, status_in, user_pk, DocumentTable, Expr, TableError};
 use crate::domain::{Classification, DocumentId, TopicId, TopicState, UserId, CLASSIFIABLE, FILED_BY_USER};
 
 /// What happened to a classification result on its way to the table.
@@ -60,6 +60,8 @@ impl DocumentTable {
             ("excerpt", classification.excerpt.clone().filter(|e| !e.is_empty()).map(s)),
             ("classification_reason", classification.reason.clone().map(s)),
             ("classified_by", classification.classified_by.clone().map(s)),
+            // What the document becomes as an example once the user files it (`examples`).
+            ("features", classification.features.clone().map(b)),
         ] {
             match value {
                 Some(value) => {

@@ -13,7 +13,8 @@ use super::paging::{query_page, Page};
 use super::quota::counters_from_item;
 use super::removals::pending_shard;
 use super::{
-    doc_sk, get_n, get_s, key, n, owner_of, s, status_in, user_pk, DocumentTable, Expr, Item, TableError, DOC_PREFIX,
+    doc_sk, get_b, get_n, get_s, key, n, owner_of, s, status_in, user_pk, DocumentTable, Expr, Item, TableError,
+    DOC_PREFIX,
 };
 use crate::domain::{
     ChecksumAlgorithm, Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, MultipartUpload,
@@ -55,6 +56,7 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
             excerpt: get_s(item, "excerpt").map(str::to_owned),
             reason: get_s(item, "classification_reason").map(str::to_owned),
             classified_by: get_s(item, "classified_by").map(str::to_owned),
+            features: get_b(item, "features").map(<[u8]>::to_vec),
         },
         checksum_sha256: get_s(item, "checksum_sha256").map(str::to_owned),
         rejection_reason: get_s(item, "rejection_reason").map(str::to_owned),
@@ -150,6 +152,10 @@ impl DocumentTable {
         reason: Option<&str>,
     ) -> Result<Write, TableError> {
         let transition = Transition::reject(document);
+        // A rejected upload is no document: it is no example either. Not conditional on the
+        // filing as read (a concurrent filing must not turn a rejection into a retry): one
+        // filed elsewhere meanwhile loses its example when clean-up deletes the document.
+        let (_, example_removal) = self.without_example(document)?;
         let mut set = "SET #status = :rejected, size_bytes = :size".to_owned();
         let mut values =
             Expr::default().value(":rejected", s(DocumentStatus::Rejected.as_str())).value(":size", n(size));
@@ -160,23 +166,27 @@ impl DocumentTable {
         let expr = guard(document, &transition).and(values).and(Expr::update(set));
         let doc = self.document_update(document, expr)?;
         let purpose = format!("reject {} {}", document.owner.as_str(), document.id);
-        self.transition(invocation, &purpose, document, doc, vec![], transition, None).await
+        let extra = example_removal.into_iter().collect();
+        self.transition(invocation, &purpose, document, doc, extra, transition, None).await
     }
 
-    /// Removes `document` as it was read, gives back what it held and records its object for
-    /// removal, in one transaction.
+    /// Removes `document` as it was read, gives back what it held, records its object for
+    /// removal and removes its example (if filed by hand: `examples`), in one transaction.
     pub async fn delete_document(&self, invocation: &Invocation, document: &Document) -> Result<Write, TableError> {
         let transition = Transition::remove(document);
+        let (filed_as_read, example_removal) = self.without_example(document)?;
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(&document.owner), doc_sk(document.id))))
-            .with(guard(document, &transition))
+            .with(guard(document, &transition).and(filed_as_read))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| TableError::new("building the document delete", e))?;
         let removal = self.removal_record(document)?;
         let purpose = format!("delete {} {} {}", document.owner.as_str(), document.id, document.status.as_str());
         let doc = TransactWriteItem::builder().delete(delete).build();
-        self.transition(invocation, &purpose, document, doc, vec![removal], transition, None).await
+        let extra = std::iter::once(removal).chain(example_removal).collect();
+        self.transition(invocation, &purpose, document, doc, extra, transition, None).await
     }
 
     /// Reserves `size` bytes for the object of an upload without a declared size, which just

@@ -10,7 +10,8 @@
 //!   written in the same transaction that removes the document;
 //! * `PARTS#<uuid>#<chunk>` ([`parts`]): the checksums signed for a multipart upload's parts;
 //! * `TOPIC#<uuid>` and `TOPICNAME#<name>` ([`topics`]); a classification result lives on its
-//!   document ([`classification`]).
+//!   document ([`classification`]), with the document's features; the user's examples of a
+//!   topic live on the topic's item ([`examples`]).
 //!
 //! This file holds what they share: the key layout, the attribute helpers and the adapter's
 //! error; `transact` runs every transaction, `paging` every Query.
@@ -26,6 +27,7 @@ use crate::domain::{DocumentId, DocumentStatus, QuotaPolicy, UserId};
 
 mod classification;
 mod documents;
+mod examples;
 mod expression;
 mod paging;
 mod parts;
@@ -36,6 +38,7 @@ mod transact;
 
 pub use classification::{Overwrite, RecordOutcome};
 pub use documents::Write;
+pub use examples::Filing;
 pub(crate) use expression::Expr;
 pub use paging::Page;
 pub use removals::{all_pending_shards, pending_shard, PendingEntry, PENDING_INDEX, PENDING_SHARDS};
@@ -77,6 +80,10 @@ pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+pub(crate) fn b(bytes: impl Into<Vec<u8>>) -> AttributeValue {
+    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes))
+}
+
 fn user_pk(user: &UserId) -> String {
     format!("USER#{}", user.as_str())
 }
@@ -91,6 +98,10 @@ fn key(pk: String, sk: String) -> Item {
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+fn get_b<'a>(item: &'a Item, name: &str) -> Option<&'a [u8]> {
+    item.get(name)?.as_b().ok().map(|blob| blob.as_ref())
 }
 
 fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {

@@ -6,6 +6,8 @@
 //! * `topic_count` on the `QUOTA` item: the user's topics, counted up and down in the same
 //!   transactions, so the cap (`QuotaPolicy::max_topics`) holds under concurrent creations.
 //!
+//! A topic's item also holds the user's examples of it (`examples`), removed with it.
+//!
 //! A classified document carries `topic_pk` (`USER#<sub>#TOPIC#<uuid>`), the key of the sparse
 //! `DocumentsByTopic` index. Deleting a topic is a sequence of the steps here, run by
 //! `operations::topics::delete_topic`.
@@ -14,12 +16,14 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::documents::documents_page;
+use super::examples::examples_of;
 use super::expression::WithExpr;
 use super::paging::{query_all, query_page, Page};
 use super::{
     doc_sk, get_n, get_s, key, n, s, unless_condition_failed, user_pk, DocumentTable, Expr, Item, TableError,
     DOC_PREFIX, QUOTA_SK,
 };
+use crate::domain::examples::TopicExample;
 use crate::domain::topics::name_key;
 use crate::domain::{ClassificationStatus, Document, DocumentId, Topic, TopicId, TopicState, UserId};
 use crate::invocation::Invocation;
@@ -128,10 +132,25 @@ impl DocumentTable {
 
     /// The user's active topics, oldest first (at most the cap: classification reads them all).
     pub async fn list_topics(&self, user: &UserId) -> Result<Vec<Topic>, TableError> {
+        Ok(self.list_topics_with_examples(user).await?.0)
+    }
+
+    /// The user's active topics, oldest first, and the examples they hold (`examples`): what
+    /// one classification reads, at most the cap of topics times the cap of examples.
+    pub async fn list_topics_with_examples(
+        &self,
+        user: &UserId,
+    ) -> Result<(Vec<Topic>, Vec<TopicExample>), TableError> {
         let query = self.topics_query(user);
-        let mut topics: Vec<Topic> = query_all(query, "listing topics").await?.iter().filter_map(parse_topic).collect();
+        let mut topics = Vec::new();
+        let mut examples = Vec::new();
+        for item in query_all(query, "listing topics").await? {
+            let Some(topic) = parse_topic(&item) else { continue };
+            examples.extend(examples_of(topic.id, &item));
+            topics.push(topic);
+        }
         topics.sort_by_key(|t| t.id);
-        Ok(topics)
+        Ok((topics, examples))
     }
 
     /// A page of the user's active topics, oldest first, `limit` at most, after `after`.
@@ -141,7 +160,12 @@ impl DocumentTable {
         limit: u32,
         after: Option<TopicId>,
     ) -> Result<Page<Topic, TopicId>, TableError> {
-        let query = self.topics_query(user).limit(limit as i32);
+        // Without the examples: a page of topics for the API reads only what it shows.
+        let query = self
+            .topics_query(user)
+            .limit(limit as i32)
+            .projection_expression("pk, sk, #topic_name, description, created_at")
+            .expression_attribute_names("#topic_name", "name");
         let start = after.map(|after| key(user_pk(user), topic_sk(after)));
         let page = query_page(query, start, "listing topics").await?;
         let next = page

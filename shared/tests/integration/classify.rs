@@ -388,6 +388,7 @@ async fn a_result_naming_a_topic_being_deleted_is_taken_back() {
         excerpt: Some("Invoice".into()),
         reason: None,
         classified_by: Some("test".into()),
+        features: None,
     };
     let outcome = app.table.record_classification(&owner, doc, &result, Overwrite::KeepUsersChoice).await.unwrap();
     assert_eq!(outcome, RecordOutcome::TopicGone);

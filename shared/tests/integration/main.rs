@@ -12,6 +12,7 @@ mod deadlines;
 mod events;
 mod failures;
 mod http_api;
+mod learning;
 mod metrics;
 mod multipart;
 mod quota_race;

@@ -61,10 +61,13 @@ pub(super) async fn file(app: &App, request: &Request) -> Result<Response<Body>,
     let user = identify(app, request)?;
     let id = required_document_id(request)?;
     let topic = json_body::<FileRequest>(request)?.validate()?;
-    match file_by_hand(app, &user, id, topic).await? {
+    match file_by_hand(app, &invocation(request), &user, id, topic).await? {
         FileOutcome::Filed(document) => Ok(json_response(StatusCode::OK, &DocumentView::new(*document, None))),
         FileOutcome::NotFound => Err(ApiError::NotFound("Document")),
         FileOutcome::TopicNotFound => Err(ApiError::NotFound("Topic")),
+        FileOutcome::KeptChanging => {
+            Err(ApiError::Conflict("the document or its topic changed repeatedly while filing; try again".into()))
+        }
         FileOutcome::NotFileable(status) => Err(ApiError::Conflict(format!(
             "the document is {}: only an uploaded or pending one is filed",
             status.as_str()
