@@ -319,7 +319,9 @@ async fn clean_up_aborts_an_abandoned_multipart_upload() {
     let signed = crate::common::reply_of(shared::entry::http::parts(&app, request).await.unwrap());
     assert_eq!(signed.status, 200, "{}", signed.body);
     assert_eq!(api.put_object(&signed.body["parts"][0], vec![b'l'; PART_SIZE]).await, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    // Ages are whole seconds: 3 s after a start at x.9 s is not yet "older than 3 s" at x+3;
+    // 4.1 s is, from any fraction.
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     let limits = shared::operations::cleanup::CleanupLimits {
         page_size: 100,
         page_budget: 1000,

@@ -298,16 +298,17 @@ impl Api {
         reply.body["id"].as_str().unwrap().to_owned()
     }
 
-    /// Polls a document until its classification is no longer pending (at most 30 s).
+    /// Polls a document until its classification is no longer pending (at most 90 s: the
+    /// local stack delivers S3 events one after another, and other tests upload meanwhile).
     pub async fn classified(&self, user: &str, id: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         loop {
             let reply = self.get(user, id).await;
             assert_eq!(reply.status, 200, "{}", reply.body);
             if reply.body["classification_status"] != "pending" {
                 return reply.body;
             }
-            assert!(std::time::Instant::now() < deadline, "{id} still pending after 30 s: {}", reply.body);
+            assert!(std::time::Instant::now() < deadline, "{id} still pending after 90 s: {}", reply.body);
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
