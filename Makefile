@@ -29,7 +29,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 $$(ls -d $$(pyenv root 2>/dev/n
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-docker test test-seaweedfs bench eval model tools test-tools token cleanup clean-stack sam-check
+.PHONY: dev dev-docker test test-seaweedfs bench bench-filed eval model tools test-tools token cleanup clean-stack sam-check
 
 # S3 is LocalStack's by default; `make dev STORAGE=seaweedfs` serves it from SeaweedFS (README).
 STORAGE ?= localstack
@@ -197,12 +197,19 @@ dev-docker: tools $(MODEL) $(DOCUMENT_TYPES)
 # BENCHMARKS.md. Release builds: arm64 zips for the package sizes, x86-64 to run here.
 bench: tools $(MODEL) $(DOCUMENT_TYPES)
 	rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda-arm64 $(addprefix --bin ,$(FUNCTIONS))
+	cargo lambda build --release --arm64 --output-format zip --lambda-dir $(CARGO_TARGET_DIR)/lambda-arm64 $(addprefix --bin ,$(FUNCTIONS))
 	cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS))
 	cargo build --release -p bench
-	$(VENV)/bin/python localstack/devstack.py bench -- target/release/bench
+	BENCH_BINARIES=$(CARGO_TARGET_DIR)/lambda BENCH_PACKAGES=$(CARGO_TARGET_DIR)/lambda-arm64 PDF_CORPUS_DIR=$(PDF_CORPUS) \
+		$(VENV)/bin/python localstack/devstack.py bench -- $(CARGO_TARGET_DIR)/release/bench
 	printf '\n## Classification (make eval)\n\n' >> BENCHMARKS.md
-	target/release/classifier-eval $(addprefix eval/classification/,$(EVAL_CORPORA)) >> BENCHMARKS.md
+	$(CARGO_TARGET_DIR)/release/classifier-eval $(addprefix eval/classification/,$(EVAL_CORPORA)) >> BENCHMARKS.md
+
+# Time to filed (BENCHMARKS.md, between its markers): 200 uploads through the whole local stack,
+# the functions served as release builds, each timed from its PUT's end to its topic being
+# readable, and broken down with the local dispatcher's log.
+bench-filed: tools $(MODEL) $(DOCUMENT_TYPES)
+	DEVSTACK_RELEASE=1 $(VENV)/bin/python localstack/devstack.py test -- $(API_VENV)/bin/python bench/time_to_filed.py
 
 # The offline classifiers' accuracy, macro-F1 and off-topic filing on the labelled corpora in
 # eval/classification: corpus/ and heldout/ (the type rule's constants were chosen on these

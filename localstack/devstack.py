@@ -277,8 +277,10 @@ class Stack:
         subprocess.run([sys.executable, str(ROOT / "localstack" / "bootstrap.py")], env=self.env(), check=True)
 
     def start_functions(self):
+        # DEVSTACK_RELEASE=1 serves release builds (`make bench-filed`: classify's work at its real speed).
+        release = ["--release"] if os.environ.get("DEVSTACK_RELEASE") == "1" else []
         self.start("functions", ["cargo", "lambda", "watch", "--ignore-changes" if self.profile == "test" else "--wait",
-                                 "-A", "127.0.0.1", "-P", str(self.api_port)])
+                                 *release, "-A", "127.0.0.1", "-P", str(self.api_port)])
         # Any HTTP answer (401 without a token) means watch is up and the function compiled.
         quota = f"http://127.0.0.1:{self.api_port}/api/auth/me/quota"
         self.wait_until("cargo lambda watch", lambda: http_answers(quota), 600)

@@ -7,6 +7,11 @@ function for its queue through the Lambda invoke API of `cargo lambda watch`, wi
 body (already the S3 event or the Scheduled Event JSON) as the payload. A message is deleted only
 after the function succeeded; otherwise it becomes visible again and is retried.
 
+Each message gets a log line: the function, whether it succeeded, how long the invocation took
+(`ms`), when the queue received the message (`sent_ms`, SQS's SentTimestamp, epoch ms) and when
+this loop did (`received_s`, epoch seconds), and the S3 object key if it is an S3 event (`key`):
+`bench/time_to_filed.py` reads them.
+
 Environment: AWS_ENDPOINT_URL (SQS), API_URL (cargo lambda watch), QUEUE_ROUTES
 ("queue=function,queue=function").
 """
@@ -35,6 +40,13 @@ def invoke(api_url, function, payload):
         return False, str(e)
 
 
+def object_key(body):
+    try:
+        return json.loads(body)["Records"][0]["s3"]["object"]["key"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
 def main():
     api_url = os.environ["API_URL"]
     routes = dict(pair.split("=", 1) for pair in os.environ["QUEUE_ROUTES"].split(",") if pair)
@@ -43,11 +55,15 @@ def main():
     print(f"dispatcher: {routes} -> {api_url}", flush=True)
     while True:
         for url, function in queues.items():
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                           AttributeNames=["SentTimestamp"]).get("Messages", [])
+            received = time.time()
             for message in messages:
                 started = time.monotonic()
                 ok, result = invoke(api_url, function, message["Body"])
-                print(json.dumps({"function": function, "ok": ok, "ms": round((time.monotonic() - started) * 1000),
+                print(json.dumps({"function": function, "ok": ok, "ms": round((time.monotonic() - started) * 1000, 1),
+                                  "sent_ms": int(message.get("Attributes", {}).get("SentTimestamp", 0)),
+                                  "received_s": received, "key": object_key(message["Body"]),
                                   "result": result[:2000]}), flush=True)
                 if ok:
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

@@ -46,7 +46,9 @@ pub struct FunctionFigures {
     pub function: &'static str,
     /// `MemorySize` in template.yaml.
     pub memory_mb: f64,
-    pub warm_ms: f64,
+    /// Mean billed duration of a warm invocation (each rounded up to the millisecond), measured
+    /// under the CPU share of `memory_mb`.
+    pub billed_ms: f64,
     pub cold_start_ms: f64,
     pub read_units: f64,
     pub write_units: f64,
@@ -58,11 +60,22 @@ impl FunctionFigures {
     /// Lambda bills each invocation's duration rounded up to the millisecond; a cold one also
     /// bills its init (custom runtimes always did; every runtime since August 2025).
     fn gb_seconds(&self) -> f64 {
-        let gb = self.memory_mb / 1024.0;
-        let warm = self.warm_ms.ceil() / 1000.0;
-        let cold = (self.cold_start_ms + self.warm_ms).ceil() / 1000.0;
-        gb * ((1.0 - COLD_START_RATE) * warm + COLD_START_RATE * cold)
+        gb_seconds(self.memory_mb, self.billed_ms, self.cold_start_ms)
     }
+}
+
+/// Billed GB-seconds of one invocation of `memory_mb` whose warm invocations bill `billed_ms` on
+/// average, a share `COLD_START_RATE` of them after a start of `cold_start_ms`.
+fn gb_seconds(memory_mb: f64, billed_ms: f64, cold_start_ms: f64) -> f64 {
+    let gb = memory_mb / 1024.0;
+    let warm = billed_ms / 1000.0;
+    let cold = (cold_start_ms + billed_ms).ceil() / 1000.0;
+    gb * ((1.0 - COLD_START_RATE) * warm + COLD_START_RATE * cold)
+}
+
+/// What one invocation costs: its request and its billed duration (arm64).
+pub fn invocation_usd(memory_mb: f64, billed_ms: f64, cold_start_ms: f64) -> f64 {
+    LAMBDA_REQUEST.usd + gb_seconds(memory_mb, billed_ms, cold_start_ms) * LAMBDA_GB_SECOND.usd
 }
 
 struct Line {
@@ -99,7 +112,10 @@ pub fn table(per_upload: &[FunctionFigures], cleanup: &FunctionFigures, uploads_
             price: LAMBDA_REQUEST,
         },
         Line {
-            what: format!("Lambda duration (warm p50 rounded up; {:.0}% cold with init)", COLD_START_RATE * 100.0),
+            what: format!(
+                "Lambda duration (mean billed ms at the CPU share of each MemorySize; {:.0}% cold with init)",
+                COLD_START_RATE * 100.0
+            ),
             quantity: sum(&|f| f.gb_seconds()) + cleanup.gb_seconds() * cleanup_share,
             price: LAMBDA_GB_SECOND,
         },
