@@ -22,6 +22,8 @@ import requests
 API = os.environ["API_URL"]
 UPLOADS = int(os.environ.get("FILED_UPLOADS", "200"))
 POLL_S = 0.01
+# `make bench-filed` serves release builds (DEVSTACK_RELEASE=1); run without it, the debug ones.
+BUILD = "release" if os.environ.get("DEVSTACK_RELEASE") == "1" else "debug"
 ROOT = Path(__file__).resolve().parent.parent
 DISPATCHER_LOG = ROOT / ".stack" / "test" / "dispatcher.log"
 TEXT = b"Invoice INV-2291 from Acme Studio. Amount due: 420.00 EUR for design work, payment due within 30 days to the vendor's account."
@@ -111,7 +113,7 @@ def main():
     names = {
         "notification": "PUT end to message sent (LocalStack's S3 notification to SQS)",
         "queue": "message waiting for the local dispatcher's poll",
-        "invoke": "classify's invocation (through `cargo lambda watch`, release build)",
+        "invoke": f"classify's invocation (through `cargo lambda watch`, {BUILD} build)",
         "read": "answered to read as filed (the client's next 10 ms poll and the read)",
     }
     for key, values in parts.items():
