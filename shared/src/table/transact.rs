@@ -2,9 +2,8 @@
 //! cancellation means. Every attempt, and every pause before one, ends before the invocation's
 //! answer margin (`Invocation::bounded`, `RetryPolicy::TRANSACTIONS`).
 
-use std::time::Duration;
-
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -166,37 +165,24 @@ fn written_values(items: &[TransactWriteItem]) -> String {
         entries.join(",")
     }
     let one = |item: &TransactWriteItem| {
-        if let Some(put) = item.put() {
+        let (kind, table, key, change, condition, names, values) = if let Some(put) = item.put() {
             let (names, values) = (put.expression_attribute_names(), put.expression_attribute_values());
-            let condition = put.condition_expression();
-            format!(
-                "put {} [{}] {condition:?} [{}] [{}]",
-                put.table_name(),
-                sorted(Some(put.item())),
-                sorted(names),
-                sorted(values)
-            )
+            ("put", put.table_name(), put.item(), None, put.condition_expression(), names, values)
         } else if let Some(update) = item.update() {
             let (names, values) = (update.expression_attribute_names(), update.expression_attribute_values());
-            let (change, condition) = (update.update_expression(), update.condition_expression());
-            let key = sorted(Some(update.key()));
-            format!(
-                "update {} [{key}] {change} {condition:?} [{}] [{}]",
-                update.table_name(),
-                sorted(names),
-                sorted(values)
-            )
+            let change = Some(update.update_expression());
+            ("update", update.table_name(), update.key(), change, update.condition_expression(), names, values)
         } else if let Some(delete) = item.delete() {
             let (names, values) = (delete.expression_attribute_names(), delete.expression_attribute_values());
-            let (key, condition) = (sorted(Some(delete.key())), delete.condition_expression());
-            format!("delete {} [{key}] {condition:?} [{}] [{}]", delete.table_name(), sorted(names), sorted(values))
+            ("delete", delete.table_name(), delete.key(), None, delete.condition_expression(), names, values)
         } else if let Some(check) = item.condition_check() {
             let (names, values) = (check.expression_attribute_names(), check.expression_attribute_values());
-            let (key, condition) = (sorted(Some(check.key())), check.condition_expression());
-            format!("check {} [{key}] {condition} [{}] [{}]", check.table_name(), sorted(names), sorted(values))
+            ("check", check.table_name(), check.key(), None, Some(check.condition_expression()), names, values)
         } else {
-            String::new()
-        }
+            return String::new();
+        };
+        let (key, names, values) = (sorted(Some(key)), sorted(names), sorted(values));
+        format!("{kind} {table} [{key}] {change:?} {condition:?} [{names}] [{values}]")
     };
     items.iter().map(one).collect::<Vec<_>>().join("; ")
 }
