@@ -103,8 +103,15 @@ impl DocumentTable {
             });
         }
         let Some(topic) = classification.topic_id else { return Ok(RecordOutcome::Recorded) };
-        if self.topic_is_active(user, topic).await? {
-            return Ok(RecordOutcome::Recorded);
+        match self.topic_is_active(user, topic).await {
+            Ok(true) => return Ok(RecordOutcome::Recorded),
+            Ok(false) => {}
+            // Not known to be active: taken back all the same (the caller fails or classifies
+            // again), so a failed read never leaves the document under a topic being deleted.
+            Err(error) => {
+                self.unfile_document(user, doc_sk(id), topic).await?;
+                return Err(error);
+            }
         }
         self.unfile_document(user, doc_sk(id), topic).await?;
         Ok(RecordOutcome::TopicGone)

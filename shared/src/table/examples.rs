@@ -106,10 +106,14 @@ impl DocumentTable {
             None => remove.extend(["topic_id", "topic_pk"]),
         }
         let mut guard = Expr::condition("attribute_exists(pk)").and(status_in(CLASSIFIABLE)).and(filed_as_read(before));
-        if let (None, Some(features)) = (stored, features) {
-            set.push("features = :f_features");
-            expr = expr.value(":f_features", b(features));
+        if stored.is_none() {
+            // Read without features: if classification stores them meanwhile, this filing is
+            // decided again with them (else the document would stay filed here and no example).
             guard = guard.and(Expr::condition("attribute_not_exists(features)"));
+            if let Some(features) = features {
+                set.push("features = :f_features");
+                expr = expr.value(":f_features", b(features));
+            }
         }
         let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
         let doc = Update::builder()
