@@ -17,8 +17,8 @@ mod transition;
 
 pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic, FILED_BY_USER};
 pub use multipart::{
-    check_part_checksums, checksums_signed_otherwise, completion_checksums, ChecksumAlgorithm, MultipartPlan, MAX_PARTS, MAX_PART_BYTES,
-    MIN_PART_BYTES,
+    check_part_checksums, checksums_signed_otherwise, completion_checksums, ChecksumAlgorithm, MultipartPlan,
+    MAX_PARTS, MAX_PART_BYTES, MIN_PART_BYTES,
 };
 pub use quota::{QuotaCounters, QuotaDelta, QuotaExceeded, QuotaPolicy, QuotaRefusal};
 pub use requests::{

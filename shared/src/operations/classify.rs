@@ -86,20 +86,28 @@ pub async fn reclassify(
     let Some(document) = read.map_err(|OutOfTime| OperationError::OutOfTime("reading the document"))?? else {
         return Ok(ClassifyOutcome::Skipped(SkipReason::NoDocument));
     };
+    let filed = document.classification.filed_by_user_under();
     let overwrite = match replace_manual {
         true => {
             // The user's choice is being replaced: the document stops being an example of it
             // first (were the classification to fail now, it would be filed by hand and no
             // example, never an example of a topic it is not filed under).
-            if let Some(topic) = document.classification.filed_by_user_under() {
+            if let Some(topic) = filed {
                 app.table.forget_example(user, topic, id).await?;
             }
-            Overwrite::Anything
+            // Written only over the filing as read: a filing by hand meanwhile wins (409).
+            Overwrite::UsersChoiceAsRead(filed)
         }
         false if document.classification.is_by_user() => return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser)),
         false => Overwrite::KeepUsersChoice,
     };
-    classify_document(app, classifier, invocation, document, overwrite).await
+    let outcome = classify_document(app, classifier, invocation, document, overwrite).await?;
+    if let (ClassifyOutcome::Recorded(_), true, Some(topic)) = (&outcome, replace_manual, filed) {
+        // Filed under the same topic again by hand (and made its example again) between the
+        // removal above and the result: the result replaced that filing, so its example goes too.
+        app.table.forget_example(user, topic, id).await?;
+    }
+    Ok(outcome)
 }
 
 /// Extracts the text of `document`'s object, scores it and stores the verdict.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::Result;
 use crate::auth::now_unix;
 use crate::domain::{
-    check_part_checksums, checksums_signed_otherwise, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload, PartsToSign, UserId,
+    check_part_checksums, checksums_signed_otherwise, Document, DocumentId, DocumentStatus, MultipartPlan,
+    MultipartUpload, PartsToSign, UserId,
 };
 use crate::storage::PresignedUpload;
 use crate::App;

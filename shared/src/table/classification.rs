@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::documents::parse_document;
+use super::examples::filed_as_read;
 use super::expression::WithExpr;
 use super::topics::{topic_pk, topic_sk};
 use super::{b, doc_sk, get_s, key, n, s, status_in, user_pk, DocumentTable, Expr, TableError};
@@ -37,8 +38,9 @@ pub enum RecordOutcome {
 pub enum Overwrite {
     /// An automatic result: never over the user's own filing.
     KeepUsersChoice,
-    /// The user's own filing, or a reclassification the user asked to replace it.
-    Anything,
+    /// A reclassification the user asked to replace their filing with: only over the filing as
+    /// it was read (under that topic, or not filed by hand), so a newer filing by hand wins.
+    UsersChoiceAsRead(Option<TopicId>),
 }
 
 impl DocumentTable {
@@ -75,13 +77,13 @@ impl DocumentTable {
         if !remove.is_empty() {
             update_text.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        let mut guard = Expr::condition("attribute_exists(pk)").and(status_in(CLASSIFIABLE));
-        if overwrite == Overwrite::KeepUsersChoice {
-            guard = guard.and(
+        let guard = Expr::condition("attribute_exists(pk)").and(status_in(CLASSIFIABLE)).and(match overwrite {
+            Overwrite::KeepUsersChoice => {
                 Expr::condition("attribute_not_exists(classified_by) OR classified_by <> :by_user")
-                    .value(":by_user", s(FILED_BY_USER)),
-            );
-        }
+                    .value(":by_user", s(FILED_BY_USER))
+            }
+            Overwrite::UsersChoiceAsRead(filed) => filed_as_read(filed),
+        });
         let written = self
             .client
             .update_item()

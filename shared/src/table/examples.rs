@@ -48,7 +48,7 @@ pub(super) fn examples_of(topic: TopicId, item: &Item) -> Vec<TopicExample> {
 
 /// The document is filed by the user under `filed` (`Some`), or not filed by hand under any
 /// topic (`None`): as it was read.
-fn filed_as_read(filed: Option<TopicId>) -> Expr {
+pub(super) fn filed_as_read(filed: Option<TopicId>) -> Expr {
     match filed {
         Some(topic) => Expr::condition("classified_by = :read_by_user AND topic_id = :read_topic")
             .value(":read_by_user", s(FILED_BY_USER))

@@ -69,14 +69,16 @@ impl DocumentTable {
         checksums: &BTreeMap<u32, String>,
         expires_at: i64,
     ) -> Result<Result<(), BTreeMap<u32, String>>, TableError> {
-        let parts: Vec<(&u32, &String)> = checksums.iter().filter(|(n, _)| (1..=MAX_PARTS as u32).contains(n)).collect();
+        let parts: Vec<(&u32, &String)> =
+            checksums.iter().filter(|(n, _)| (1..=MAX_PARTS as u32).contains(n)).collect();
         for in_chunk in parts.chunk_by(|a, b| chunk_of(*a.0) == chunk_of(*b.0)) {
             let item_key = key(user_pk(user), parts_sk(id, chunk_of(*in_chunk[0].0)));
             for batch in in_chunk.chunks(PARTS_PER_WRITE) {
                 let request = self.client.update_item().table_name(&self.table).set_key(Some(item_key.clone()));
                 let written = request.with(record_batch(batch, expires_at)).send().await;
                 if unless_condition_failed(written, "keeping part checksums")?.is_none() {
-                    let read = self.client.get_item().table_name(&self.table).set_key(Some(item_key)).consistent_read(true);
+                    let read =
+                        self.client.get_item().table_name(&self.table).set_key(Some(item_key)).consistent_read(true);
                     let output = read.send().await.map_err(|e| TableError::new("reading part checksums", e))?;
                     let mut before = BTreeMap::new();
                     parse_parts(output.item().unwrap_or(&Item::new()), &mut before);
@@ -105,7 +107,12 @@ impl DocumentTable {
     }
 
     /// Removes the checksums kept for an upload of `part_count` parts (those never kept are fine).
-    pub async fn forget_part_checksums(&self, user: &UserId, id: DocumentId, part_count: u32) -> Result<(), TableError> {
+    pub async fn forget_part_checksums(
+        &self,
+        user: &UserId,
+        id: DocumentId,
+        part_count: u32,
+    ) -> Result<(), TableError> {
         let deletes: Vec<WriteRequest> = (0..=chunk_of(part_count.max(1)))
             .map(|chunk| {
                 let delete = DeleteRequest::builder().set_key(Some(key(user_pk(user), parts_sk(id, chunk)))).build();
