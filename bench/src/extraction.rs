@@ -37,9 +37,8 @@ fn format_of(path: &Path) -> Option<Format> {
 
 /// The documents of `dir` (not its sub-folders) whose extension classify reads and `keep` takes.
 pub fn files(dir: &Path, keep: impl Fn(Format) -> bool) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
     // A corpus's README describes it; it is not one of its documents.
     files.retain(|f| f.is_file() && f.file_name().is_some_and(|n| n != "README.md") && format_of(f).is_some_and(&keep));
     files.sort();
@@ -211,8 +210,14 @@ pub async fn measure(classify: &Path, corpora: &[Corpus], sizes: &[u32]) -> Stri
                         "{} at {size} MB: peak memory of the group {:.0} MiB{}{}",
                         corpus.name,
                         run.peak_memory_bytes as f64 / 1048576.0,
-                        if run.oom_kills > 0 { format!(", {} processes killed by the OOM killer", run.oom_kills) } else { String::new() },
-                        run.incomplete.as_ref().map_or(String::new(), |s| format!(", the extraction process ended with {s}")),
+                        if run.oom_kills > 0 {
+                            format!(", {} processes killed by the OOM killer", run.oom_kills)
+                        } else {
+                            String::new()
+                        },
+                        run.incomplete
+                            .as_ref()
+                            .map_or(String::new(), |s| format!(", the extraction process ended with {s}")),
                     ));
                     last = Some(run);
                 }

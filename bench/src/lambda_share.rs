@@ -53,7 +53,8 @@ pub struct Share {
 impl Share {
     /// Groups limited to what `MemorySize` `memory_mb` gets; `label` names them.
     pub fn create(label: &str, memory_mb: u32) -> Result<Self, String> {
-        let period = std::env::var("BENCH_CFS_PERIOD_US").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PERIOD_US);
+        let period =
+            std::env::var("BENCH_CFS_PERIOD_US").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PERIOD_US);
         let name = format!("lambda-share-{}-{label}", std::process::id());
         let cpu = group("cpu", &name)?;
         let cpuacct = group("cpuacct", &name)?;
@@ -98,9 +99,8 @@ impl Share {
     /// Scheduler periods in which the group ran out of quota, of all periods it ran in.
     pub fn throttled_periods(&self) -> (u64, u64) {
         let stat = std::fs::read_to_string(self.cpu.join("cpu.stat")).unwrap_or_default();
-        let field = |name: &str| {
-            stat.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or_default()
-        };
+        let field =
+            |name: &str| stat.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or_default();
         (field("nr_throttled "), field("nr_periods "))
     }
 
@@ -161,7 +161,10 @@ fn group(controller: &str, name: &str) -> Result<PathBuf, String> {
     match std::fs::create_dir(&dir) {
         Ok(()) => Ok(dir),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(dir),
-        Err(e) => Err(format!("cannot create the cgroup {} ({e}): run as root with a writable cgroup v1 hierarchy", dir.display())),
+        Err(e) => Err(format!(
+            "cannot create the cgroup {} ({e}): run as root with a writable cgroup v1 hierarchy",
+            dir.display()
+        )),
     }
 }
 

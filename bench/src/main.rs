@@ -654,7 +654,12 @@ async fn run() {
         format!("Not measured: {}.\n", share_error.as_deref().unwrap_or_default())
     };
     let handler_cpus: Vec<String> = handler_cpus.iter().map(|(f, d)| format!("{f} {} us", d.as_micros())).collect();
-    writeln!(table, "\nHandler CPU per request, in-process (no runtime client, whole machine): {}.", handler_cpus.join(", ")).unwrap();
+    writeln!(
+        table,
+        "\nHandler CPU per request, in-process (no runtime client, whole machine): {}.",
+        handler_cpus.join(", ")
+    )
+    .unwrap();
     writeln!(
         table,
         "\nConfirm throughput, 32 concurrent clients, 640 confirms, handlers in-process against the local stack \

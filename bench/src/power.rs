@@ -94,7 +94,10 @@ pub fn table(measured: &BTreeMap<&'static str, Vec<AtSize>>, configured: &BTreeM
             .unwrap();
         }
         if let Some(pick) = pick {
-            picks.push(format!("{function} {pick} MB (template: {})", current.map_or("n/a".into(), |c| format!("{c} MB"))));
+            picks.push(format!(
+                "{function} {pick} MB (template: {})",
+                current.map_or("n/a".into(), |c| format!("{c} MB"))
+            ));
         }
     }
     writeln!(out, "\nCheapest `MemorySize` for its work: {}.", picks.join(", ")).unwrap();

@@ -53,10 +53,7 @@ pub fn memory_sizes(template: &str) -> BTreeMap<String, u32> {
             _ => {}
         }
     }
-    resources
-        .into_iter()
-        .filter_map(|(binary, memory)| Some((binary?, memory.or(global)?)))
-        .collect()
+    resources.into_iter().filter_map(|(binary, memory)| Some((binary?, memory.or(global)?))).collect()
 }
 
 #[cfg(test)]

@@ -243,8 +243,9 @@ fn signed_headers(request: &RecordedRequest, broke: &mut impl FnMut(Rule, String
 pub fn check_session_token(requests: &[RecordedRequest]) -> Vec<Violation> {
     let mut violations = Vec::new();
     for request in requests {
-        let mut broke =
-            |detail: String| violations.push(Violation { rule: SESSION_TOKEN_SIGNED, detail, request: describe(request) });
+        let mut broke = |detail: String| {
+            violations.push(Violation { rule: SESSION_TOKEN_SIGNED, detail, request: describe(request) })
+        };
         if query_value(request, "X-Amz-Signature").is_some() {
             let signed = query_value(request, "X-Amz-SignedHeaders").unwrap_or_default();
             if query_value(request, "X-Amz-Security-Token").is_none_or(|t| t.is_empty())

@@ -184,6 +184,8 @@ fn a_signer_with_a_session_token_must_send_it_on_every_request() {
     header_signed.headers.push(("authorization".into(), authorization.into()));
     assert_eq!(rules(&check_session_token(&[header_signed.clone()])), ["session-token-signed"]);
     header_signed.headers.retain(|(name, _)| name != "authorization");
-    header_signed.headers.push(("authorization".into(), authorization.replace("x-amz-date,", "x-amz-date;x-amz-security-token,")));
+    header_signed
+        .headers
+        .push(("authorization".into(), authorization.replace("x-amz-date,", "x-amz-date;x-amz-security-token,")));
     assert_eq!(check_session_token(&[header_signed]), []);
 }
