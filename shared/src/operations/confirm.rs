@@ -1,12 +1,14 @@
 //! confirm: charge the stored object's size to the quota and mark the document uploaded, or
-//! refuse it, in one transaction; answer the same again for a retry.
+//! refuse it; answer the same again for a retry.
 //!
-//! Two sequential round trips on the happy path: the document, the user's counters and the
-//! object's start (its `Content-Range` gives the size, never taken from the client) are read
-//! concurrently; then one transaction moves the document and charges the quota on the condition
-//! that `used_bytes` is still what was read, so the usage after the charge is known exactly
-//! without reading it back. A concurrent charge or refund fails that condition and hands back
-//! the counters as they are now; the transaction is sent again with them.
+//! The document and the object's start (its `Content-Range` gives the size, never taken from
+//! the client) are read concurrently. A document whose reservation is fixed (declared, or
+//! recorded when its object arrived) is then charged in two steps (`domain::charge`): one write
+//! of the counters alone, which answers the usage right after it, so concurrent confirms of one
+//! user never race for a value they read; then the document is settled. An undeclared upload
+//! whose object has not arrived yet is confirmed by one transaction of both items, on the
+//! condition that `used_bytes` is still what was read (a concurrent charge hands back the
+//! counters as they are now, and the transaction is sent again with them).
 //!
 //! The object's bytes must be what its declared type says (`sniff`): a `.pdf` holding text is
 //! refused with a 415 before anything is charged. The first KiB settles text and PDF; a DOCX
@@ -20,15 +22,15 @@ use super::objects::remove_object;
 use super::{OperationError, Result};
 use crate::auth::now_unix;
 use crate::domain::{
-    completion_checksums, object_key, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload,
-    QuotaCounters, QuotaExceeded, QuotaPolicy, QuotaRefusal, UserId,
+    completion_checksums, object_key, ChargeFate, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload,
+    PendingCharge, QuotaCounters, QuotaExceeded, QuotaPolicy, QuotaRefusal, UserId,
 };
 use crate::invocation::Invocation;
 use crate::metrics::Unit;
 use crate::retry::RetryPolicy;
 use crate::sniff::{self, Verdict};
 use crate::storage::{Completion, ObjectStart, StoredPart};
-use crate::table::Write;
+use crate::table::{Charge, Write};
 use crate::App;
 
 const OPERATION: &str = "confirm";
@@ -59,11 +61,10 @@ pub enum ConfirmOutcome {
 
 pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: DocumentId) -> Result<ConfirmOutcome> {
     let key = object_key(user, id);
-    let (document, mut counters, object) = tokio::try_join!(
-        async { app.table.get_document(user, id).await.map_err(OperationError::from) },
-        async { app.table.get_quota_counters(user).await.map_err(OperationError::from) },
-        async { app.storage.peek(invocation, &key, HEAD_BYTES).await.map_err(OperationError::from) },
-    )?;
+    let (document, object) =
+        tokio::try_join!(async { app.table.get_document(user, id).await.map_err(OperationError::from) }, async {
+            app.storage.peek(invocation, &key, HEAD_BYTES).await.map_err(OperationError::from)
+        },)?;
     let Some(mut document) = document else {
         if object.is_some() {
             remove_orphan(app, &key).await;
@@ -103,16 +104,32 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
     if let Some(mismatch) = mismatch {
         return reject(app, invocation, &document, size, Refusal::Content(mismatch.detail())).await;
     }
+    let charge_id = uuid::Uuid::now_v7().simple().to_string();
+    if let Some(charge) = PendingCharge::confirming(&document, size, now_unix(), charge_id) {
+        match app.table.charge(user, &charge).await? {
+            Charge::Charged { used_bytes } => match app.table.settle(user, &charge).await? {
+                ChargeFate::Settle | ChargeFate::Settled => return Ok(charged(app, &document, size, used_bytes).await),
+                ChargeFate::Undo => return answer_as_now(app, user, id).await,
+            },
+            Charge::Recorded(earlier) => {
+                app.table.settle(user, &earlier).await?;
+                return answer_as_now(app, user, id).await;
+            }
+            Charge::Refused(QuotaRefusal::OverQuota(before)) => {
+                return reject(app, invocation, &document, size, Refusal::Quota(before)).await
+            }
+            // Not listed as pending (settled, rejected or removed since it was read, or created
+            // before the list existed), or a counter below what the document holds (drift): the
+            // transaction below decides from the document as it is.
+            Charge::NotListed | Charge::Refused(_) => {}
+        }
+    }
+    let mut counters = app.table.get_quota_counters(user).await?;
     let mut attempts = RetryPolicy::RACES.attempts(invocation);
     while attempts.next().await {
         let used_before = counters.used_bytes;
         match app.table.confirm_upload(invocation, &document, size, used_before, now_unix()).await? {
-            Write::Done => {
-                forget_part_checksums(app, &document).await;
-                let charged = [("DocumentsConfirmed", Unit::Count, 1.0), ("BytesCharged", Unit::Bytes, size as f64)];
-                app.metrics.emit(OPERATION, &[], &charged);
-                return Ok(ConfirmOutcome::Uploaded { id, size_bytes: size, used_bytes: used_before + size });
-            }
+            Write::Done => return Ok(charged(app, &document, size, used_before + size).await),
             Write::Refused(QuotaRefusal::UsageMoved(now)) => counters = now,
             Write::Refused(QuotaRefusal::OverQuota(before)) => {
                 return reject(app, invocation, &document, size, Refusal::Quota(before)).await
@@ -137,6 +154,23 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
         }
     }
     Err(OperationError::KeptLosing("confirming an upload: the usage kept changing until the deadline"))
+}
+
+/// The answer for `size` bytes charged for `document`, `used_bytes` the usage right after.
+async fn charged(app: &App, document: &Document, size: u64, used_bytes: u64) -> ConfirmOutcome {
+    forget_part_checksums(app, document).await;
+    let charged = [("DocumentsConfirmed", Unit::Count, 1.0), ("BytesCharged", Unit::Bytes, size as f64)];
+    app.metrics.emit(OPERATION, &[], &charged);
+    ConfirmOutcome::Uploaded { id: document.id, size_bytes: size, used_bytes }
+}
+
+/// The answer for a document another request decided on (or removed) meanwhile.
+async fn answer_as_now(app: &App, user: &UserId, id: DocumentId) -> Result<ConfirmOutcome> {
+    let (now, counters) = tokio::try_join!(app.table.get_document(user, id), app.table.get_quota_counters(user))?;
+    Ok(match now {
+        Some(now) => settled(app.table.policy(), &now, &counters),
+        None => ConfirmOutcome::NotFound,
+    })
 }
 
 /// The object of a multipart upload and, when this call assembled it, its composite checksum.
@@ -226,14 +260,7 @@ async fn reject(
         Write::DocumentChanged(_) => {}
         Write::Refused(refusal) => return Err(OperationError::Unexpected(format!("rejecting an upload: {refusal:?}"))),
     }
-    let (now, counters) = tokio::try_join!(
-        app.table.get_document(&document.owner, document.id),
-        app.table.get_quota_counters(&document.owner)
-    )?;
-    Ok(match now {
-        Some(now) => settled(app.table.policy(), &now, &counters),
-        None => ConfirmOutcome::NotFound,
-    })
+    answer_as_now(app, &document.owner, document.id).await
 }
 
 /// The answer for a document that confirm already decided on.

@@ -3,11 +3,16 @@
 //! from, and its `QuotaDelta` on the owner's `QUOTA` item. The adapter reports what the write
 //! found ([`Write`]); what that means is the operation's to decide.
 //!
+//! A transition from pending is refused while a charge of its document is recorded and not
+//! settled (`charges`, confirm's charge in two steps): it settles that charge first and answers
+//! the document as it is then.
+//!
 //! Pending and rejected documents carry `pending_shard`/`pending_since`, the keys of the sparse
 //! index that clean-up walks; confirm removes them.
 
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
+use super::charges::{recorded_charge, Listing};
 use super::expression::WithExpr;
 use super::paging::{query_page, Page};
 use super::quota::counters_from_item;
@@ -237,12 +242,20 @@ impl DocumentTable {
     ) -> Result<Write, TableError> {
         let owner = &document.owner;
         let mut delta: QuotaDelta = transition.delta;
+        // A new document is listed as pending on the counters; one leaving pending is delisted,
+        // and must not hold a charge that confirm recorded and has not settled yet (`charges`):
+        // that charge is settled first, and the caller decides again.
+        let listing = match (transition.from, transition.to) {
+            (_, Some(DocumentStatus::Pending)) if transition.delta.pending > 0 => Some(Listing::Add(document.id)),
+            (DocumentStatus::Pending, to) if to != Some(DocumentStatus::Pending) => Some(Listing::Remove(document.id)),
+            _ => None,
+        };
         let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
         while attempts.next().await {
             let mut items = vec![doc.clone()];
             let quota_index = (!delta.is_zero()).then_some(1);
             if quota_index.is_some() {
-                items.push(self.quota_write(owner, &delta, expected_used)?);
+                items.push(self.quota_write(owner, &delta, expected_used, listing)?);
             }
             items.extend(extra.iter().cloned());
             let purpose = format!("{purpose} {delta:?} {expected_used:?}");
@@ -258,6 +271,11 @@ impl DocumentTable {
                     format!("{purpose}: refused by {failed:?}"),
                 ));
             };
+            if let Some(charge) = failed.item(index).and_then(|quota| recorded_charge(quota, document.id)) {
+                self.settle(owner, &charge).await?;
+                let now = self.get_document(owner, document.id).await?;
+                return Ok(Write::DocumentChanged(now.map(Box::new)));
+            }
             let before = counters_from_item(failed.item(index));
             match self.policy.diagnose(&before, &delta, expected_used) {
                 QuotaRefusal::Drift(before) => {

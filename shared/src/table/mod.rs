@@ -3,7 +3,8 @@
 //! sequences the operations'). One table holds, per user (partition `USER#<sub>`), one kind of
 //! item per module here:
 //!
-//! * `QUOTA` ([`quota`]): the user's counters and optional own limit;
+//! * `QUOTA` ([`quota`]): the user's counters and optional own limit, and the charges of
+//!   confirms not settled yet ([`charges`]);
 //! * `DOC#<uuid v7>` ([`documents`]): one document; the id is time-ordered, so a reverse Query
 //!   lists newest first;
 //! * `REMOVAL#<uuid>` ([`removals`]): an object that must be removed (its document is gone),
@@ -25,6 +26,7 @@ use aws_sdk_dynamodb::Client;
 
 use crate::domain::{DocumentId, DocumentStatus, QuotaPolicy, UserId};
 
+mod charges;
 mod classification;
 mod documents;
 mod examples;
@@ -36,6 +38,7 @@ mod removals;
 mod topics;
 mod transact;
 
+pub use charges::Charge;
 pub use classification::{Overwrite, RecordOutcome};
 pub use documents::Write;
 pub use examples::Filing;

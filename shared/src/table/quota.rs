@@ -10,6 +10,7 @@
 
 use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
+use super::charges::{listing_change, Listing};
 use super::expression::WithExpr;
 use super::{get_n, key, n, user_pk, DocumentTable, Expr, Item, TableError, QUOTA_SK};
 use crate::domain::{Quota, QuotaCounters, QuotaDelta, QuotaPolicy, UserId};
@@ -40,11 +41,8 @@ fn fits(policy: &QuotaPolicy, growth: u64) -> Expr {
     expr.value(":neg_growth", n(-(growth as i128)))
 }
 
-/// The guarded update applying `delta`: growth must fit, a new pending upload must stay under
-/// the cap, decreases must not go below zero, and with `expected_used` the write happens only if
-/// `used_bytes` is still that value (so the caller knows the usage after it). When it fails,
-/// `QuotaPolicy::diagnose` names the part that did, from the item as it was.
-fn guarded_update(policy: &QuotaPolicy, delta: &QuotaDelta, expected_used: Option<u64>) -> Expr {
+/// The `SET` clauses moving each counter by `delta` (the derived ones with them), and their values.
+pub(super) fn counter_changes(delta: &QuotaDelta) -> (Vec<String>, Expr) {
     let mut expr = Expr::default();
     let mut set = Vec::new();
     for (attribute, placeholder, change) in [
@@ -59,13 +57,36 @@ fn guarded_update(policy: &QuotaPolicy, delta: &QuotaDelta, expected_used: Optio
         }
         set.push(format!("{attribute} = if_not_exists({attribute}, :zero) + {placeholder}"));
         expr = expr.value(placeholder, n(change));
-        if change < 0 && attribute != "committed_bytes" && attribute != "committed_minus_limit" {
+    }
+    if !set.is_empty() {
+        expr = expr.value(":zero", n(0));
+    }
+    (set, expr)
+}
+
+/// The guarded update applying `delta` (with `extra_set`, more `SET` clauses of the same write):
+/// growth must fit, a new pending upload must stay under the cap, decreases must not go below
+/// zero, and with `expected_used` the write happens only if `used_bytes` is still that value (so
+/// the caller knows the usage after it). When it fails, `QuotaPolicy::diagnose` names the part
+/// that did, from the item as it was.
+pub(super) fn guarded_update(
+    policy: &QuotaPolicy,
+    delta: &QuotaDelta,
+    expected_used: Option<u64>,
+    extra_set: &[&str],
+) -> Expr {
+    let (mut set, mut expr) = counter_changes(delta);
+    for (attribute, change) in
+        [("used_bytes", delta.used), ("reserved_bytes", delta.reserved), ("pending_uploads", delta.pending)]
+    {
+        if change < 0 {
             let floor = format!(":floor_{attribute}");
             expr = expr.and(Expr::condition(format!("{attribute} >= {floor}")).value(floor, n(-change)));
         }
     }
+    set.extend(extra_set.iter().map(|clause| clause.to_string()));
     if !set.is_empty() {
-        expr = expr.and(Expr::update(format!("SET {}", set.join(", ")))).value(":zero", n(0));
+        expr = expr.and(Expr::update(format!("SET {}", set.join(", "))));
     }
     if delta.committed() > 0 {
         expr = expr.and(fits(policy, delta.committed() as u64));
@@ -87,18 +108,24 @@ fn guarded_update(policy: &QuotaPolicy, delta: &QuotaDelta, expected_used: Optio
 }
 
 impl DocumentTable {
-    /// The transaction item applying `delta` to `user`'s counters (see [`guarded_update`]); on
-    /// failure it returns the item as it was.
+    /// The transaction item applying `delta` to `user`'s counters (see [`guarded_update`]) and
+    /// `listing` to the list of pending documents (`charges`). On failure it returns the item as
+    /// it was.
     pub(super) fn quota_write(
         &self,
         user: &UserId,
         delta: &QuotaDelta,
         expected_used: Option<u64>,
+        listing: Option<Listing>,
     ) -> Result<TransactWriteItem, TableError> {
+        let mut expr = guarded_update(&self.policy, delta, expected_used, &[]);
+        if let Some(listing) = listing {
+            expr = expr.and(listing_change(listing));
+        }
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(user), QUOTA_SK.to_owned())))
-            .with(guarded_update(&self.policy, delta, expected_used))
+            .with(expr)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| TableError::new("building the quota update", e))?;
@@ -181,7 +208,7 @@ mod tests {
 
     #[test]
     fn guarded_updates_move_the_derived_counters_with_the_others() {
-        let expr = guarded_update(&POLICY, &QuotaDelta::confirmed(Some(10), 25), Some(0));
+        let expr = guarded_update(&POLICY, &QuotaDelta::confirmed(Some(10), 25), Some(0), &[]);
         let update = expr.update_text().unwrap();
         for attribute in ["used_bytes", "reserved_bytes", "pending_uploads", "committed_bytes", "committed_minus_limit"]
         {
@@ -195,7 +222,7 @@ mod tests {
         assert!(condition.contains("attribute_not_exists(used_bytes) OR used_bytes = :expected_used"), "{condition}");
         assert_eq!(expr.value_of(":zero"), Some(&AttributeValue::N("0".into())));
         // Turning a reservation into usage needs no room.
-        let exact = guarded_update(&POLICY, &QuotaDelta::confirmed(Some(10), 10), None);
+        let exact = guarded_update(&POLICY, &QuotaDelta::confirmed(Some(10), 10), None, &[]);
         assert!(!exact.condition_text().unwrap().contains("max_committed"));
     }
 }

@@ -16,6 +16,7 @@ use crate::common::{
 };
 
 const TRANSACT: &str = "DynamoDB.TransactWriteItems";
+const UPDATE: &str = "DynamoDB.UpdateItem";
 
 fn operation(name: &str) -> Match {
     Match::Operation(name.to_owned())
@@ -90,8 +91,9 @@ async fn conflicts_throttling_and_server_errors_are_retried_not_answered() {
 async fn a_reply_lost_after_the_commit_is_answered_as_the_commit_would_have_been() {
     let base = app().await;
     let faulty = through_fault_proxies(&base, 12).await;
-    let lose_next_commit =
-        || faulty.dynamodb.set_rules(vec![Rule::new(operation(TRANSACT), Fault::CommitThenDropReply).at_most(1)]);
+    let lose_next =
+        |name: &str| faulty.dynamodb.set_rules(vec![Rule::new(operation(name), Fault::CommitThenDropReply).at_most(1)]);
+    let lose_next_commit = || lose_next(TRANSACT);
     let (api, user) = (Api::new(), new_user());
     let owner = UserId::parse(&user).unwrap();
 
@@ -103,11 +105,15 @@ async fn a_reply_lost_after_the_commit_is_answered_as_the_commit_would_have_been
     assert_eq!(base.table.get_quota_counters(&owner).await.unwrap().pending_uploads, 1, "counted once");
 
     assert_eq!(api.put_object(&upload.body, b"hello".to_vec()).await, 200);
-    lose_next_commit();
+    // Confirm charges the counters with one UpdateItem, settles the document with a second and
+    // drops the charge's record with a third (`domain::charge`): the charge's reply is lost.
+    lose_next(UPDATE);
     let confirm = call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await;
     assert_eq!(confirm.status, 200, "confirm after a lost reply: {}", confirm.body);
     assert_eq!(confirm.body["used_bytes"], 5);
     assert_eq!(api.used_bytes(&user).await, 5, "charged once");
+    let counters = base.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.reserved_bytes, counters.pending_uploads), (0, 0), "{counters:?}");
 
     lose_next_commit();
     let delete = call(handlers::delete(&faulty.app, event_request("delete.json", &user, Some(&id)))).await;
@@ -137,10 +143,9 @@ async fn an_idempotency_mismatch_is_decided_by_the_conditions_not_answered() {
     let upload = upload_url(&base, &user, Some(5)).await;
     let id = upload.body["document_id"].as_str().unwrap().to_owned();
     assert_eq!(api.put_object(&upload.body, b"hello".to_vec()).await, 200);
-    // Before the commit: the transaction is sent again under a new token and commits.
-    faulty.dynamodb.set_rules(vec![Rule::new(operation(TRANSACT), mismatch.clone()).at_most(1)]);
     let confirm = call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await;
     assert_eq!((confirm.status, &confirm.body["used_bytes"]), (200, &json!(5)), "{}", confirm.body);
+    // (A declared upload's confirm is no transaction: `domain::charge`.)
     // A commit whose reply was lost, then a mismatch on its resend: sent again under a new
     // token, it fails the document's condition, and the delete answers from the document as it
     // is now (gone: 404, as for any delete that finds no document), refunded once.
@@ -157,7 +162,7 @@ async fn an_idempotency_mismatch_is_decided_by_the_conditions_not_answered() {
     assert_eq!(again.status, 200, "{}", again.body);
     let owner = UserId::parse(&user).unwrap();
     assert_eq!(base.table.get_quota_counters(&owner).await.unwrap().pending_uploads, 1, "counted once");
-    assert_eq!(faulty.dynamodb.injected().values().sum::<u64>(), 4);
+    assert_eq!(faulty.dynamodb.injected().values().sum::<u64>(), 3);
 }
 
 #[tokio::test]
@@ -418,4 +423,58 @@ async fn deleting_a_topic_sees_a_classification_committed_just_before() {
     assert_eq!(document.status, DocumentStatus::Uploaded);
     assert!(document.classification.topic_id.is_none(), "still filed under the deleted topic: {document:?}");
     assert_eq!(document.classification.status, shared::domain::ClassificationStatus::Unclassified);
+}
+
+/// Confirm charges the counters first and settles the document second (`domain::charge`). A
+/// confirm that stops between the two (a crash, a timeout) leaves the charge recorded on the
+/// counters: whoever comes next to the document settles it: a confirm again (answered as
+/// charged, once), a delete (refunded once), or clean-up (the document is kept, uploaded).
+#[tokio::test]
+async fn a_confirm_that_stopped_after_its_charge_is_settled_by_whoever_comes_next() {
+    use shared::domain::PendingCharge;
+    use shared::operations::cleanup::{self, CleanupLimits};
+    use shared::table::Charge;
+
+    let app = common::isolated_app(1).await;
+    let (api, user) = (Api::new(), new_user());
+    let owner = UserId::parse(&user).unwrap();
+    let mut stopped = Vec::new();
+    for size in [5_u64, 7, 11] {
+        let upload = upload_url(&app, &user, Some(size)).await;
+        let id = upload.body["document_id"].as_str().unwrap().to_owned();
+        assert_eq!(api.put_object(&upload.body, vec![b'a'; size as usize]).await, 200);
+        // What confirm does up to its charge, and no further.
+        let document = app.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
+        let charge = PendingCharge::confirming(&document, size, 1, format!("stopped-{size}")).unwrap();
+        assert!(matches!(app.table.charge(&owner, &charge).await.unwrap(), Charge::Charged { .. }));
+        // A second charge of the same document is refused: the record says it is charged.
+        assert_eq!(app.table.charge(&owner, &charge).await.unwrap(), Charge::Recorded(charge.clone()));
+        stopped.push(id);
+    }
+    let counters = app.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (23, 0, 0));
+    let status = async |id: &str| {
+        let document = app.table.get_document(&owner, DocumentId::parse(id).unwrap()).await.unwrap();
+        document.map(|d| d.status)
+    };
+    assert_eq!(status(&stopped[0]).await, Some(DocumentStatus::Pending), "not settled yet");
+
+    let confirm = call(handlers::confirm(&app, confirm_request(&user, &stopped[0]))).await;
+    assert_eq!((confirm.status, &confirm.body["size_bytes"]), (200, &json!(5)), "{}", confirm.body);
+    assert_eq!(confirm.body["used_bytes"], 23, "charged once: {}", confirm.body);
+    assert_eq!(status(&stopped[0]).await, Some(DocumentStatus::Uploaded));
+
+    let delete = call(handlers::delete(&app, event_request("delete.json", &user, Some(&stopped[1])))).await;
+    assert_eq!(delete.status, 204, "{}", delete.body);
+    assert_eq!(app.table.get_quota_counters(&owner).await.unwrap().used_bytes, 16, "refunded once");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let limits = CleanupLimits { page_size: 25, page_budget: 100, stop_at: Instant::now() + Duration::from_secs(30) };
+    let summary = cleanup::run(&app, limits).await;
+    assert!(summary.complete, "{summary:?}");
+    assert_eq!(status(&stopped[1]).await, None, "deleted");
+    assert_eq!(status(&stopped[2]).await, Some(DocumentStatus::Uploaded), "settled, not cleaned up");
+    assert!(object_exists(&app, &user, &stopped[2]).await);
+    let counters = app.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (16, 0, 0));
 }
