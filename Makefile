@@ -29,7 +29,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 $$(ls -d $$(pyenv root 2>/dev/n
 
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-docker test test-seaweedfs bench bench-filed eval model tools test-tools token cleanup clean-stack sam-check
+.PHONY: dev dev-docker test test-seaweedfs bench bench-burst bench-filed eval model tools test-tools token cleanup clean-stack sam-check
 
 # S3 is LocalStack's by default; `make dev STORAGE=seaweedfs` serves it from SeaweedFS (README).
 STORAGE ?= localstack
@@ -204,6 +204,12 @@ bench: tools $(MODEL) $(DOCUMENT_TYPES)
 		$(VENV)/bin/python localstack/devstack.py bench -- $(CARGO_TARGET_DIR)/release/bench
 	printf '\n## Classification (make eval)\n\n' >> BENCHMARKS.md
 	$(CARGO_TARGET_DIR)/release/classifier-eval $(addprefix eval/classification/,$(EVAL_CORPORA)) >> BENCHMARKS.md
+
+# One user's burst alone (issue 24): 32 concurrent confirms of one user, and of one user each,
+# handlers in-process (release) against the local stack. Prints the line `make bench` writes.
+bench-burst: tools
+	cargo build --release -p bench --bin bench
+	BENCH_ONLY=confirm-throughput $(VENV)/bin/python localstack/devstack.py bench -- $(CARGO_TARGET_DIR)/release/bench
 
 # Time to filed (BENCHMARKS.md, between its markers): 200 uploads through the whole local stack,
 # the functions served as release builds, each timed from its PUT's end to its topic being

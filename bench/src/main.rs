@@ -63,14 +63,15 @@ fn invocation() -> shared::Invocation {
     shared::Invocation::standalone(Duration::from_secs(30))
 }
 
-/// Stages a document of `user` with its object in storage; confirmed (charged) when `confirm`.
+/// Stages a document of `user` with its object in storage, its size declared as the web page
+/// declares it; confirmed (charged) when `confirm`.
 async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
     let owner = UserId::parse(user).unwrap();
-    let document =
-        Document::pending(owner.clone(), "bench.txt".into(), "text/plain".into(), None, shared::auth::now_unix());
-    assert_eq!(app.table.create_document(&invocation(), &document).await.unwrap(), shared::table::Write::Done);
     let body = b"Invoice: payment due to the vendor within 30 days.".to_vec();
     let size = body.len() as u64;
+    let document =
+        Document::pending(owner.clone(), "bench.txt".into(), "text/plain".into(), Some(size), shared::auth::now_unix());
+    assert_eq!(app.table.create_document(&invocation(), &document).await.unwrap(), shared::table::Write::Done);
     app.storage
         .client()
         .put_object()
@@ -460,6 +461,23 @@ fn main() {
 }
 
 async fn run() {
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("confirm-throughput") {
+        // The one figure of issue 24's burst, without the rest of the bench (`make bench-burst`).
+        let app = Arc::new(App::from_env().await.unwrap());
+        let load_before = load_average();
+        let one_user = confirm_throughput(app.clone(), 32, 640, true).await;
+        let many_users = confirm_throughput(app.clone(), 32, 640, false).await;
+        println!(
+            "Confirm throughput, 32 concurrent clients, 640 confirms, handlers in-process against the local stack \
+             (load average before {load_before}, after {}): one user {:.0}/s{}, one user each {:.0}/s{}.",
+            load_average(),
+            one_user.0,
+            failures(one_user.1),
+            many_users.0,
+            failures(many_users.1)
+        );
+        return;
+    }
     let binaries = PathBuf::from(std::env::var("BENCH_BINARIES").unwrap_or_else(|_| "target/lambda".into()));
     let packages = PathBuf::from(std::env::var("BENCH_PACKAGES").unwrap_or_else(|_| "target/lambda-arm64".into()));
     let dynamodb = env("AWS_ENDPOINT_URL_DYNAMODB").trim_start_matches("http://").to_owned();

@@ -155,6 +155,9 @@ pub struct Document {
     pub rejection_reason: Option<String>,
     /// The S3 multipart upload of a document sent in parts, and its part size.
     pub multipart: Option<MultipartUpload>,
+    /// Whether its owner's counters list it while it is pending and uncharged (every document
+    /// created since confirm charges in two steps, `domain::charge`).
+    pub listed: bool,
 }
 
 /// A document's S3 multipart upload.
@@ -190,6 +193,7 @@ impl Document {
             checksum_sha256: None,
             rejection_reason: None,
             multipart: None,
+            listed: true,
         }
     }
 

@@ -16,7 +16,7 @@ mod time_budget;
 pub mod topics;
 mod transition;
 
-pub use charge::{ChargeFate, PendingCharge};
+pub use charge::PendingCharge;
 pub use document::{Classification, ClassificationStatus, Document, MultipartUpload, Quota, Topic, FILED_BY_USER};
 pub use multipart::{
     check_part_checksums, checksums_signed_otherwise, completion_checksums, ChecksumAlgorithm, MultipartPlan,

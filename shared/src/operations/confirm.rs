@@ -22,7 +22,7 @@ use super::objects::remove_object;
 use super::{OperationError, Result};
 use crate::auth::now_unix;
 use crate::domain::{
-    completion_checksums, object_key, ChargeFate, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload,
+    completion_checksums, object_key, Document, DocumentId, DocumentStatus, MultipartPlan, MultipartUpload,
     PendingCharge, QuotaCounters, QuotaExceeded, QuotaPolicy, QuotaRefusal, UserId,
 };
 use crate::invocation::Invocation;
@@ -104,23 +104,20 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
     if let Some(mismatch) = mismatch {
         return reject(app, invocation, &document, size, Refusal::Content(mismatch.detail())).await;
     }
-    let charge_id = uuid::Uuid::now_v7().simple().to_string();
-    if let Some(charge) = PendingCharge::confirming(&document, size, now_unix(), charge_id) {
+    if let Some(charge) = PendingCharge::confirming(&document, size, now_unix()) {
         match app.table.charge(user, &charge).await? {
-            Charge::Charged { used_bytes } => match app.table.settle(user, &charge).await? {
-                ChargeFate::Settle | ChargeFate::Settled => return Ok(charged(app, &document, size, used_bytes).await),
-                ChargeFate::Undo => return answer_as_now(app, user, id).await,
-            },
-            Charge::Recorded(earlier) => {
-                app.table.settle(user, &earlier).await?;
-                return answer_as_now(app, user, id).await;
+            Charge::Charged { used_bytes } => {
+                // `false`: a concurrent confirm, delete or clean-up found it charged and settled
+                // it first; this charge is the one that counts either way.
+                app.table.settle(user, &charge).await?;
+                return Ok(charged(app, &document, size, used_bytes).await);
             }
             Charge::Refused(QuotaRefusal::OverQuota(before)) => {
                 return reject(app, invocation, &document, size, Refusal::Quota(before)).await
             }
-            // Not listed as pending (settled, rejected or removed since it was read, or created
-            // before the list existed), or a counter below what the document holds (drift): the
-            // transaction below decides from the document as it is.
+            // Charged (by an earlier attempt or a concurrent confirm), rejected or removed since
+            // it was read, or a counter below what it holds (drift): the transaction below
+            // decides from the document as it is (settling an unsettled charge first).
             Charge::NotListed | Charge::Refused(_) => {}
         }
     }

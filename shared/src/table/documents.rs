@@ -3,16 +3,18 @@
 //! from, and its `QuotaDelta` on the owner's `QUOTA` item. The adapter reports what the write
 //! found ([`Write`]); what that means is the operation's to decide.
 //!
-//! A transition from pending is refused while a charge of its document is recorded and not
-//! settled (`charges`, confirm's charge in two steps): it settles that charge first and answers
-//! the document as it is then.
+//! A listed document (`charges`) leaving pending is delisted in the same transaction, on the
+//! condition that it is listed: one that is not was charged by a confirm that did not settle it
+//! (`domain::charge`), and is settled here first; the caller then decides again.
 //!
 //! Pending and rejected documents carry `pending_shard`/`pending_since`, the keys of the sparse
 //! index that clean-up walks; confirm removes them.
 
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
-use super::charges::{recorded_charge, Listing};
+use super::charges::{is_listed, Listing};
 use super::expression::WithExpr;
 use super::paging::{query_page, Page};
 use super::quota::counters_from_item;
@@ -23,7 +25,7 @@ use super::{
 };
 use crate::domain::{
     ChecksumAlgorithm, Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, MultipartUpload,
-    QuotaDelta, QuotaRefusal, TopicId, Transition, UserId,
+    PendingCharge, QuotaDelta, QuotaRefusal, TopicId, Transition, UserId,
 };
 use crate::invocation::Invocation;
 use crate::retry::RetryPolicy;
@@ -69,6 +71,7 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
             let checksum_algorithm = get_s(item, "checksum_algorithm").and_then(ChecksumAlgorithm::parse);
             MultipartUpload { upload_id: upload_id.to_owned(), part_size, checksum_algorithm }
         }),
+        listed: item.get("listed").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
     })
 }
 
@@ -89,6 +92,9 @@ impl DocumentTable {
         ]);
         if let Some(size) = document.declared_size_bytes {
             item.insert("declared_size_bytes".to_owned(), n(size));
+        }
+        if document.listed {
+            item.insert("listed".to_owned(), AttributeValue::Bool(true));
         }
         if let Some(checksum) = &document.checksum_sha256 {
             item.insert("checksum_sha256".to_owned(), s(checksum));
@@ -242,10 +248,9 @@ impl DocumentTable {
     ) -> Result<Write, TableError> {
         let owner = &document.owner;
         let mut delta: QuotaDelta = transition.delta;
-        // A new document is listed as pending on the counters; one leaving pending is delisted,
-        // and must not hold a charge that confirm recorded and has not settled yet (`charges`):
-        // that charge is settled first, and the caller decides again.
+        // A new document is listed as pending on the counters; one leaving pending is delisted.
         let listing = match (transition.from, transition.to) {
+            _ if !document.listed => None,
             (_, Some(DocumentStatus::Pending)) if transition.delta.pending > 0 => Some(Listing::Add(document.id)),
             (DocumentStatus::Pending, to) if to != Some(DocumentStatus::Pending) => Some(Listing::Remove(document.id)),
             _ => None,
@@ -271,7 +276,11 @@ impl DocumentTable {
                     format!("{purpose}: refused by {failed:?}"),
                 ));
             };
-            if let Some(charge) = failed.item(index).and_then(|quota| recorded_charge(quota, document.id)) {
+            if matches!(listing, Some(Listing::Remove(_))) && !is_listed(failed.item(index), document.id) {
+                // Still pending as read, but charged: settled first, then decided again.
+                let charge = PendingCharge::of_unsettled(document, crate::auth::now_unix()).ok_or_else(|| {
+                    TableError::new("changing a document's state", format!("{purpose}: delisted without a reservation"))
+                })?;
                 self.settle(owner, &charge).await?;
                 let now = self.get_document(owner, document.id).await?;
                 return Ok(Write::DocumentChanged(now.map(Box::new)));

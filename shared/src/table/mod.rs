@@ -3,8 +3,8 @@
 //! sequences the operations'). One table holds, per user (partition `USER#<sub>`), one kind of
 //! item per module here:
 //!
-//! * `QUOTA` ([`quota`]): the user's counters and optional own limit, and the charges of
-//!   confirms not settled yet ([`charges`]);
+//! * `QUOTA` ([`quota`]): the user's counters and optional own limit, and the list of its
+//!   pending documents ([`charges`]);
 //! * `DOC#<uuid v7>` ([`documents`]): one document; the id is time-ordered, so a reverse Query
 //!   lists newest first;
 //! * `REMOVAL#<uuid>` ([`removals`]): an object that must be removed (its document is gone),

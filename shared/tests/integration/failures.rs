@@ -105,8 +105,8 @@ async fn a_reply_lost_after_the_commit_is_answered_as_the_commit_would_have_been
     assert_eq!(base.table.get_quota_counters(&owner).await.unwrap().pending_uploads, 1, "counted once");
 
     assert_eq!(api.put_object(&upload.body, b"hello".to_vec()).await, 200);
-    // Confirm charges the counters with one UpdateItem, settles the document with a second and
-    // drops the charge's record with a third (`domain::charge`): the charge's reply is lost.
+    // Confirm charges the counters with one UpdateItem and settles the document with a second
+    // (`domain::charge`): the charge's reply is lost.
     lose_next(UPDATE);
     let confirm = call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await;
     assert_eq!(confirm.status, 200, "confirm after a lost reply: {}", confirm.body);
@@ -426,9 +426,9 @@ async fn deleting_a_topic_sees_a_classification_committed_just_before() {
 }
 
 /// Confirm charges the counters first and settles the document second (`domain::charge`). A
-/// confirm that stops between the two (a crash, a timeout) leaves the charge recorded on the
-/// counters: whoever comes next to the document settles it: a confirm again (answered as
-/// charged, once), a delete (refunded once), or clean-up (the document is kept, uploaded).
+/// confirm that stops between the two (a crash, a timeout) leaves the document pending but
+/// charged: whoever comes next to it settles it: a confirm again (answered as charged, once), a
+/// delete (refunded once), or clean-up (the document is kept, uploaded).
 #[tokio::test]
 async fn a_confirm_that_stopped_after_its_charge_is_settled_by_whoever_comes_next() {
     use shared::domain::PendingCharge;
@@ -445,10 +445,10 @@ async fn a_confirm_that_stopped_after_its_charge_is_settled_by_whoever_comes_nex
         assert_eq!(api.put_object(&upload.body, vec![b'a'; size as usize]).await, 200);
         // What confirm does up to its charge, and no further.
         let document = app.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
-        let charge = PendingCharge::confirming(&document, size, 1, format!("stopped-{size}")).unwrap();
+        let charge = PendingCharge::confirming(&document, size, 1).unwrap();
         assert!(matches!(app.table.charge(&owner, &charge).await.unwrap(), Charge::Charged { .. }));
-        // A second charge of the same document is refused: the record says it is charged.
-        assert_eq!(app.table.charge(&owner, &charge).await.unwrap(), Charge::Recorded(charge.clone()));
+        // A second charge of the same document is refused: the counters no longer list it.
+        assert_eq!(app.table.charge(&owner, &charge).await.unwrap(), Charge::NotListed);
         stopped.push(id);
     }
     let counters = app.table.get_quota_counters(&owner).await.unwrap();
