@@ -371,7 +371,7 @@ def main():
             sys.exit("test mode needs a command after --")
         if mode == "bench":
             # The bench keeps hundreds of uploads of one user pending at once.
-            env["MAX_PENDING_UPLOADS"] = "100000"
+            env["MAX_PENDING_UPLOADS"] = "1000"
         if stack.other_web_port:
             env["OTHER_ORIGIN_WEB_URL"] = f"http://localhost:{stack.other_web_port}"
         return subprocess.run(command, env=env).returncode

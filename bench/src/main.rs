@@ -120,12 +120,20 @@ async fn workloads(app: &App, traced: bool) -> Vec<Workload> {
     let mut confirm = Vec::new();
     let mut delete = Vec::new();
     let mut classify = Vec::new();
+    // Each upload of its own user, as most are: one user's pending uploads are listed on its
+    // `QUOTA` item, whose size (and write units) grows with them.
+    let own_user = || format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let mut upload_url = Vec::new();
     for _ in 0..n {
-        confirm.push(http_event("confirm.json", &user, Some(staged_document(app, &user, false).await)));
+        let staged = own_user();
+        confirm.push(http_event("confirm.json", &staged, Some(staged_document(app, &staged, false).await)));
         if traced {
-            confirm.push(http_event("confirm.json", &user, Some(staged_document(app, &user, false).await)));
+            let staged = own_user();
+            confirm.push(http_event("confirm.json", &staged, Some(staged_document(app, &staged, false).await)));
         }
-        delete.push(http_event("delete.json", &user, Some(staged_document(app, &user, true).await)));
+        let staged = own_user();
+        delete.push(http_event("delete.json", &staged, Some(staged_document(app, &staged, true).await)));
+        upload_url.push(http_event("upload-url.json", &own_user(), None));
     }
     let owner = UserId::parse(&user).unwrap();
     app.table.create_topic(&invocation(), &owner, "Invoices", "invoice payment vendor", 0).await.unwrap();
@@ -137,7 +145,7 @@ async fn workloads(app: &App, traced: bool) -> Vec<Workload> {
     let get = http_event("documents-get.json", &user, Some(staged_document(app, &user, true).await));
     let confirm_traced = confirm.split_off(n);
     let mut workloads = vec![
-        Workload::new("upload-url", vec![http_event("upload-url.json", &user, None); n]),
+        Workload::new("upload-url", upload_url),
         Workload::new("confirm", confirm),
         Workload::new("quota", vec![http_event("quota.json", &user, None); n]),
         Workload::new("delete", delete),

@@ -63,6 +63,18 @@ pub(crate) fn throttling(sequence: u64) -> Reply {
     )
 }
 
+/// A single-item write (PutItem, UpdateItem, DeleteItem) of an item a transaction is writing:
+/// "Transaction conflict handling in DynamoDB", Developer Guide,
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling>.
+pub(crate) fn transaction_conflict(sequence: u64) -> Reply {
+    error(
+        400,
+        "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+        "Operation was rejected because there is an ongoing transaction for the item.",
+        sequence,
+    )
+}
+
 pub(crate) fn provisioned_throughput_exceeded(sequence: u64) -> Reply {
     let message = "The level of configured provisioned throughput for the table was exceeded. \
                    Consider increasing your provisioning level with the UpdateTable API.";

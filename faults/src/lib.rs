@@ -27,6 +27,9 @@
 //! - [`Fault::TransactionConflict`], [`Fault::TransactionThrottled`]: `DynamoDB.TransactWriteItems`
 //!   only, not forwarded. 400 `TransactionCanceledException` with one `CancellationReasons` entry per
 //!   transaction item, a random one `TransactionConflict` (or `ThrottlingError`), the others `None`.
+//! - [`Fault::WriteConflict`]: `DynamoDB.PutItem`, `UpdateItem` and `DeleteItem` only, not
+//!   forwarded. 400 `TransactionConflictException`, what DynamoDB answers a single-item write of an
+//!   item that a transaction is writing ("Transaction conflict handling", Developer Guide).
 //! - [`Fault::Throttling`]: DynamoDB 400 `ThrottlingException`; S3 503 `SlowDown`. Not forwarded.
 //! - [`Fault::ProvisionedThroughputExceeded`]: DynamoDB 400 `ProvisionedThroughputExceededException`;
 //!   S3 503 `SlowDown`. Not forwarded.

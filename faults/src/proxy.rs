@@ -95,6 +95,7 @@ async fn respond(
         dynamodb::transaction_canceled(facts.transact_items, culprit, reason, sequence)
     };
     let answer = match &fired.fault {
+        Fault::WriteConflict => dynamodb::transaction_conflict(sequence),
         Fault::TransactionConflict => cancel_transaction(CancellationReason::TransactionConflict),
         Fault::TransactionThrottled => cancel_transaction(CancellationReason::ThrottlingError),
         Fault::Throttling if json_protocol => dynamodb::throttling(sequence),

@@ -58,6 +58,9 @@ impl Match {
 #[derive(Clone, Debug)]
 pub enum Fault {
     TransactionConflict,
+    /// A single-item write (`PutItem`, `UpdateItem`, `DeleteItem`) refused because a transaction
+    /// is writing the same item.
+    WriteConflict,
     TransactionThrottled,
     Throttling,
     ProvisionedThroughputExceeded,
@@ -82,6 +85,7 @@ impl Fault {
     pub fn name(&self) -> &'static str {
         match self {
             Fault::TransactionConflict => "TransactionConflict",
+            Fault::WriteConflict => "WriteConflict",
             Fault::TransactionThrottled => "TransactionThrottled",
             Fault::Throttling => "Throttling",
             Fault::ProvisionedThroughputExceeded => "ProvisionedThroughputExceeded",
@@ -101,6 +105,9 @@ impl Fault {
         match self {
             Fault::TransactionConflict | Fault::TransactionThrottled => {
                 request.operation == "DynamoDB.TransactWriteItems" && request.transact_items > 0
+            }
+            Fault::WriteConflict => {
+                matches!(request.operation, "DynamoDB.PutItem" | "DynamoDB.UpdateItem" | "DynamoDB.DeleteItem")
             }
             Fault::MissingKeyForbidden => matches!(request.operation, "S3.GET" | "S3.HEAD"),
             Fault::StaleReads(_) => {

@@ -22,6 +22,9 @@ pub const DEFAULT_ALLOWED_CONTENT_TYPES: &[&str] = &[
 ];
 
 pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
+/// The most pending uploads a user may be allowed: their ids are listed on the user's `QUOTA`
+/// item (`table::charges`), 16 KB at this bound.
+pub const MAX_PENDING_UPLOADS: u64 = 1000;
 
 /// The longest upload URL lifetime: in AWS a URL is signed with the function role's temporary
 /// credentials and stops working when they expire, whatever its `X-Amz-Expires`; 900 s is the
@@ -191,6 +194,13 @@ impl Config {
                 ),
             },
         };
+        if !(1..=MAX_PENDING_UPLOADS).contains(&config.max_pending_uploads) {
+            return Err(ConfigError::Inconsistent(format!(
+                "MAX_PENDING_UPLOADS ({}) must be 1 to {MAX_PENDING_UPLOADS}: the user's QUOTA item lists the ids of \
+                 pending uploads (16 bytes each; DynamoDB items hold at most 400 KB, and each KB costs a write unit)",
+                config.max_pending_uploads
+            )));
+        }
         if !(MIN_PART_BYTES..=MAX_PART_BYTES).contains(&config.multipart_part_size) {
             return Err(ConfigError::Inconsistent(format!(
                 "MULTIPART_PART_SIZE_BYTES ({}) is outside S3's part sizes ({MIN_PART_BYTES} to {MAX_PART_BYTES} bytes)",

@@ -105,12 +105,14 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
         return reject(app, invocation, &document, size, Refusal::Content(mismatch.detail())).await;
     }
     if let Some(charge) = PendingCharge::confirming(&document, size, now_unix()) {
-        match app.table.charge(user, &charge).await? {
+        match app.table.charge(invocation, user, &charge).await? {
             Charge::Charged { used_bytes } => {
-                // `false`: a concurrent confirm, delete or clean-up found it charged and settled
-                // it first; this charge is the one that counts either way.
-                app.table.settle(user, &charge).await?;
-                return Ok(charged(app, &document, size, used_bytes).await);
+                if app.table.settle(invocation, user, &charge).await? {
+                    return Ok(charged(app, &document, size, used_bytes).await);
+                }
+                // A concurrent confirm, delete or clean-up found it charged and settled it first
+                // (and may have removed it since): answered as it is now.
+                return answer_as_now(app, user, id).await;
             }
             Charge::Refused(QuotaRefusal::OverQuota(before)) => {
                 return reject(app, invocation, &document, size, Refusal::Quota(before)).await

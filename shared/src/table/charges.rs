@@ -19,13 +19,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use super::expression::WithExpr;
 use super::quota::{counters_from_item, guarded_update};
-use super::{doc_sk, key, n, s, user_pk, DocumentTable, Expr, Item, TableError, QUOTA_SK};
+use super::{doc_sk, get_n, key, n, s, user_pk, DocumentTable, Expr, Item, TableError, QUOTA_SK};
 use crate::domain::{DocumentId, DocumentStatus, PendingCharge, QuotaRefusal, UserId};
+use crate::invocation::Invocation;
 
 /// What a charge found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Charge {
-    /// Charged: the usage right after it. Settle it next.
+    /// Charged (now, or by a resend of this charge whose reply was lost): the usage right after
+    /// it. Settle it next.
     Charged { used_bytes: u64 },
     /// The counters do not list the document as pending: it was charged (settled or not),
     /// rejected or removed since it was read. Nothing written.
@@ -75,26 +77,44 @@ pub(super) fn is_listed(quota: Option<&Item>, document: DocumentId) -> bool {
 impl DocumentTable {
     /// Step 1: moves `owner`'s counters by the charge's delta (no counter below zero) and
     /// delists the document, if it is listed.
-    pub async fn charge(&self, owner: &UserId, charge: &PendingCharge) -> Result<Charge, TableError> {
+    pub async fn charge(
+        &self,
+        invocation: &Invocation,
+        owner: &UserId,
+        charge: &PendingCharge,
+    ) -> Result<Charge, TableError> {
         let delta = charge.delta();
-        let expr =
-            guarded_update(&self.policy, &delta, None, &[]).and(listing_change(Listing::Remove(charge.document)));
+        // The last charge and the usage right after it, so that a resend of a charge whose reply
+        // was lost (it finds the document delisted) still answers that usage exactly, unless
+        // another charge of the user came in between.
+        let last = ["last_charge = :last_charge", "last_charge_used = if_not_exists(used_bytes, :zero) + :charged"];
+        let expr = guarded_update(&self.policy, &delta, None, &last)
+            .and(listing_change(Listing::Remove(charge.document)))
+            .value(":last_charge", AttributeValue::B(id_bytes(charge.document)))
+            .value(":charged", n(delta.used))
+            .value(":zero", n(0));
         let written = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(owner), QUOTA_SK.to_owned())))
-            .with(expr)
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .write_single(invocation, "charging a confirmed upload", || {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(owner), QUOTA_SK.to_owned())))
+                    .with(expr.clone())
+                    .return_values(ReturnValue::AllNew)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .send()
+            })
+            .await?;
         match written {
             Ok(output) => Ok(Charge::Charged { used_bytes: counters_from_item(output.attributes()).used_bytes }),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
                     let before = failed.item();
+                    let last_charge = before.and_then(|item| item.get("last_charge")).and_then(|v| v.as_b().ok());
                     Ok(match is_listed(before, charge.document) {
+                        false if last_charge == Some(&id_bytes(charge.document)) => Charge::Charged {
+                            used_bytes: before.and_then(|item| get_n(item, "last_charge_used")).unwrap_or_default(),
+                        },
                         false => Charge::NotListed,
                         true => Charge::Refused(self.policy.diagnose(&counters_from_item(before), &delta, None)),
                     })
@@ -107,7 +127,12 @@ impl DocumentTable {
     /// Step 2: moves the charged document from pending to uploaded. `false` when it was not
     /// pending any more (a concurrent settle of the same charge did it). Safe to run more than
     /// once, and by anyone who finds the charge unsettled.
-    pub async fn settle(&self, owner: &UserId, charge: &PendingCharge) -> Result<bool, TableError> {
+    pub async fn settle(
+        &self,
+        invocation: &Invocation,
+        owner: &UserId,
+        charge: &PendingCharge,
+    ) -> Result<bool, TableError> {
         let expr = Expr::condition("#status = :pending")
             .name("#status", "status")
             .value(":pending", s(DocumentStatus::Pending.as_str()))
@@ -120,13 +145,15 @@ impl DocumentTable {
                 .value(":at", n(charge.uploaded_at)),
             );
         let written = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(owner), doc_sk(charge.document))))
-            .with(expr)
-            .send()
-            .await;
+            .write_single(invocation, "settling a confirmed upload", || {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(user_pk(owner), doc_sk(charge.document))))
+                    .with(expr.clone())
+                    .send()
+            })
+            .await?;
         match written {
             Ok(_) => Ok(true),
             Err(error)

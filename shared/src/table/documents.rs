@@ -258,7 +258,8 @@ impl DocumentTable {
         let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
         while attempts.next().await {
             let mut items = vec![doc.clone()];
-            let quota_index = (!delta.is_zero()).then_some(1);
+            // The listing changes even when a clamped delta moves no counter.
+            let quota_index = (!delta.is_zero() || listing.is_some()).then_some(1);
             if quota_index.is_some() {
                 items.push(self.quota_write(owner, &delta, expected_used, listing)?);
             }
@@ -281,7 +282,7 @@ impl DocumentTable {
                 let charge = PendingCharge::of_unsettled(document, crate::auth::now_unix()).ok_or_else(|| {
                     TableError::new("changing a document's state", format!("{purpose}: delisted without a reservation"))
                 })?;
-                self.settle(owner, &charge).await?;
+                self.settle(invocation, owner, &charge).await?;
                 let now = self.get_document(owner, document.id).await?;
                 return Ok(Write::DocumentChanged(now.map(Box::new)));
             }

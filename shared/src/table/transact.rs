@@ -154,6 +154,45 @@ impl DocumentTable {
     }
 }
 
+impl DocumentTable {
+    /// Sends a single-item write (`send` builds and sends it) again while DynamoDB refuses it
+    /// because a transaction is writing the same item (`TransactionConflictException`, "Transaction
+    /// conflict handling", DynamoDB Developer Guide; the SDK's standard retry mode does not retry
+    /// it) or for a transient reason `transact` also retries, under [`RetryPolicy::TRANSACTIONS`]
+    /// within the invocation's deadline. Answers the first other result, for the caller to read:
+    /// its conditions make a resend of a write that did commit harmless.
+    pub(crate) async fn write_single<T, E, F, Fut>(
+        &self,
+        invocation: &Invocation,
+        purpose: &'static str,
+        mut send: F,
+    ) -> Result<Result<T, SdkError<E, HttpResponse>>, TableError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata,
+    {
+        let mut attempts = RetryPolicy::TRANSACTIONS.attempts(invocation);
+        let mut last_reason = String::new();
+        while attempts.next().await {
+            if attempts.made() > 1 {
+                tracing::warn!(purpose, attempt = attempts.made(), reason = last_reason, "write retried");
+            }
+            let Ok(result) = invocation.bounded(Duration::ZERO, send()).await else {
+                last_reason = "no answer before the invocation's deadline".to_owned();
+                continue;
+            };
+            match result {
+                Err(error) if error.code() == Some("TransactionConflictException") || is_transient_error(&error) => {
+                    last_reason = error.code().unwrap_or("transient").to_owned();
+                }
+                result => return Ok(result),
+            }
+        }
+        Err(TableError::new(purpose, format!("{} attempts, last: {last_reason}", attempts.made())))
+    }
+}
+
 /// Every value a transaction writes and checks, in one canonical order (the SDK keeps them in
 /// hash maps, whose order differs between processes): its idempotency token is derived from
 /// them, so a retried event that would write other values (a verdict that changed) never

@@ -446,11 +446,16 @@ async fn a_confirm_that_stopped_after_its_charge_is_settled_by_whoever_comes_nex
         // What confirm does up to its charge, and no further.
         let document = app.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
         let charge = PendingCharge::confirming(&document, size, 1).unwrap();
-        assert!(matches!(app.table.charge(&owner, &charge).await.unwrap(), Charge::Charged { .. }));
-        // A second charge of the same document is refused: the counters no longer list it.
-        assert_eq!(app.table.charge(&owner, &charge).await.unwrap(), Charge::NotListed);
-        stopped.push(id);
+        let first = app.table.charge(&common::invocation(), &owner, &charge).await.unwrap();
+        assert!(matches!(first, Charge::Charged { .. }), "{first:?}");
+        // Sent again (a reply lost): answered as the first, charged once.
+        assert_eq!(app.table.charge(&common::invocation(), &owner, &charge).await.unwrap(), first);
+        stopped.push((id, charge));
     }
+    // Charging the first again after others: the counters no longer list it.
+    let again = app.table.charge(&common::invocation(), &owner, &stopped[0].1).await.unwrap();
+    assert_eq!(again, Charge::NotListed);
+    let stopped: Vec<String> = stopped.into_iter().map(|(id, _)| id).collect();
     let counters = app.table.get_quota_counters(&owner).await.unwrap();
     assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (23, 0, 0));
     let status = async |id: &str| {
@@ -477,4 +482,24 @@ async fn a_confirm_that_stopped_after_its_charge_is_settled_by_whoever_comes_nex
     assert!(object_exists(&app, &user, &stopped[2]).await);
     let counters = app.table.get_quota_counters(&owner).await.unwrap();
     assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (16, 0, 0));
+}
+
+/// A single-item write of an item a transaction is writing is refused with
+/// `TransactionConflictException` ("Transaction conflict handling", DynamoDB Developer Guide),
+/// which the SDK does not retry: confirm's charge and settle (two `UpdateItem`s) send it again.
+#[tokio::test]
+async fn a_write_refused_for_a_transaction_on_its_item_is_sent_again() {
+    let base = app().await;
+    let faulty = through_fault_proxies(&base, 17).await;
+    let (api, user) = (Api::new(), new_user());
+    let upload = upload_url(&base, &user, Some(5)).await;
+    let id = upload.body["document_id"].as_str().unwrap().to_owned();
+    assert_eq!(api.put_object(&upload.body, b"hello".to_vec()).await, 200);
+    faulty.dynamodb.set_rules(vec![Rule::new(operation(UPDATE), Fault::WriteConflict).at_most(3)]);
+    let confirm = call(handlers::confirm(&faulty.app, confirm_request(&user, &id))).await;
+    assert_eq!((confirm.status, &confirm.body["used_bytes"]), (200, &json!(5)), "{}", confirm.body);
+    assert_eq!(faulty.dynamodb.injected().get("WriteConflict"), Some(&3));
+    assert_eq!(api.get(&user, &id).await.body["status"], "uploaded");
+    let counters = base.table.get_quota_counters(&UserId::parse(&user).unwrap()).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (5, 0, 0));
 }
