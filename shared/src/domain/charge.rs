@@ -14,6 +14,12 @@
 //! (a confirm again, a delete, clean-up) finds it so and settles it first, with what the
 //! document says ([`PendingCharge::of_unsettled`]).
 //!
+//! Until then the counters count that document as uploaded while it still reads `pending`: the
+//! quota's invariant (used = the sizes of uploaded documents, reserved = the reservations of
+//! pending ones, `pending_uploads` = their number) holds with "pending, listed by itself, not by
+//! the counters" counted as uploaded, and the cap on pending uploads can be passed by one per such
+//! document.
+//!
 //! That is why the charge must be known from the document: its object's size is what it holds
 //! reserved (a declared size is signed into the PUT and S3 enforces it; an undeclared upload's
 //! is recorded when its object arrives), and it keeps no composite checksum to learn at
