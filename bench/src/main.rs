@@ -475,15 +475,26 @@ async fn run() {
         let load_before = load_average();
         let one_user = confirm_throughput(app.clone(), 32, 640, true).await;
         let many_users = confirm_throughput(app.clone(), 32, 640, false).await;
-        println!(
-            "Confirm throughput, 32 concurrent clients, 640 confirms, handlers in-process against the local stack \
-             (load average before {load_before}, after {}): one user {:.0}/s{}, one user each {:.0}/s{}.",
+        let storage = std::env::var("STORAGE").unwrap_or_else(|_| "localstack".into());
+        let line = format!(
+            "- S3 served by {storage}, {} UTC (load average before {load_before}, after {}): one user {:.0}/s{}, \
+             one user each {:.0}/s{}.",
+            shared::entry::http::codec::rfc3339(shared::auth::now_unix()),
             load_average(),
             one_user.0,
             failures(one_user.1),
             many_users.0,
             failures(many_users.1)
         );
+        println!("{line}");
+        let path = root().join("BENCHMARKS.md");
+        let previous = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(section) = kept_section(&previous, "burst") {
+            let prefix = format!("- S3 served by {storage},");
+            let mut lines: Vec<&str> = section.lines().filter(|l| !l.starts_with(&prefix)).collect();
+            lines.insert(lines.len() - 1, &line);
+            std::fs::write(&path, previous.replace(&section, &lines.join("\n"))).unwrap();
+        }
         return;
     }
     let binaries = PathBuf::from(std::env::var("BENCH_BINARIES").unwrap_or_else(|_| "target/lambda".into()));
@@ -713,6 +724,9 @@ async fn run() {
     let filed = kept_section(&previous, "time-to-filed").unwrap_or_else(|| {
         "<!-- begin time-to-filed -->\nNot measured yet: `make bench-filed`.\n<!-- end time-to-filed -->".into()
     });
+    let burst = kept_section(&previous, "burst").unwrap_or_else(|| {
+        "<!-- begin burst -->\n<!-- end burst -->".into()
+    });
     let report = format!(
         "# Benchmarks\n\nLatest `make bench` on this project's machine ({}), {} UTC. Load average (1, 5, 15 min) \
          {load_before} at the start, {load_after} at the end: the machine is shared, so wall times carry other work's \
@@ -747,6 +761,10 @@ async fn run() {
          sandboxed child, which is classify's release binary, under classify's default limits), {} passes, median per \
          document; the process and its children in a cgroup of each size. Wall time per document at each size, and the \
          CPU (the process's and its children's) per document.\n\n{}\n\
+         ## One user's burst\n\n\
+         `make bench-burst` (and `STORAGE=seaweedfs make bench-burst`): the confirm throughput above alone, 32 concurrent \
+         clients, 640 confirms, handlers in-process (release) against the local stack, S3 served by LocalStack or by \
+         SeaweedFS; each run replaces its storage's line.\n\n{}\n\n\
          ## Time to filed\n\n{}\n",
         machine(),
         shared::entry::http::codec::rfc3339(shared::auth::now_unix()),
@@ -755,6 +773,7 @@ async fn run() {
         power_section,
         extraction::PASSES,
         extraction_section,
+        burst,
         filed,
     );
     std::fs::write(root().join("BENCHMARKS.md"), report).unwrap();
