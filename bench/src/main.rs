@@ -724,9 +724,7 @@ async fn run() {
     let filed = kept_section(&previous, "time-to-filed").unwrap_or_else(|| {
         "<!-- begin time-to-filed -->\nNot measured yet: `make bench-filed`.\n<!-- end time-to-filed -->".into()
     });
-    let burst = kept_section(&previous, "burst").unwrap_or_else(|| {
-        "<!-- begin burst -->\n<!-- end burst -->".into()
-    });
+    let burst = kept_section(&previous, "burst").unwrap_or_else(|| "<!-- begin burst -->\n<!-- end burst -->".into());
     let report = format!(
         "# Benchmarks\n\nLatest `make bench` on this project's machine ({}), {} UTC. Load average (1, 5, 15 min) \
          {load_before} at the start, {load_after} at the end: the machine is shared, so wall times carry other work's \
