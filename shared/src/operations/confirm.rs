@@ -61,10 +61,9 @@ pub enum ConfirmOutcome {
 
 pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: DocumentId) -> Result<ConfirmOutcome> {
     let key = object_key(user, id);
-    let (document, object) =
-        tokio::try_join!(async { app.table.get_document(user, id).await.map_err(OperationError::from) }, async {
-            app.storage.peek(invocation, &key, HEAD_BYTES).await.map_err(OperationError::from)
-        },)?;
+    let read_document = async { app.table.get_document(user, id).await.map_err(OperationError::from) };
+    let read_start = async { app.storage.peek(invocation, &key, HEAD_BYTES).await.map_err(OperationError::from) };
+    let (document, object) = tokio::try_join!(read_document, read_start)?;
     let Some(mut document) = document else {
         if object.is_some() {
             remove_orphan(app, &key).await;

@@ -1,6 +1,6 @@
 //! The `QUOTA` item of a user: the domain's counters (`domain::quota`) as attributes, and the
 //! guarded update that applies a [`QuotaDelta`] in the same transaction as the document's state
-//! change that causes it.
+//! change that causes it (or, for confirm's charge, alone: `charges`).
 //!
 //! Condition expressions cannot add two attributes or do arithmetic, so the item also keeps
 //! derived counters in step with every write: `committed_bytes` (= used + reserved) and
