@@ -83,7 +83,14 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
         },
         (object, _) => (object, None),
     };
-    let Some(object) = object else { return Ok(ConfirmOutcome::NotInStorage) };
+    let Some(object) = object else {
+        // A concurrent confirm may have rejected the upload and removed its object since the
+        // document was read: then this one answers as that one did.
+        return match answer_as_now(app, user, id).await? {
+            ConfirmOutcome::StillPending => Ok(ConfirmOutcome::NotInStorage),
+            settled => Ok(settled),
+        };
+    };
     if document.multipart.as_ref().is_some_and(|m| m.checksum_algorithm.is_some()) {
         document.checksum_sha256 = match composite {
             Some(checksum) => Some(checksum),
