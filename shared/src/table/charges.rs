@@ -18,9 +18,10 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
+use super::documents::uploaded;
 use super::expression::WithExpr;
 use super::quota::{counters_from_item, guarded_update};
-use super::{doc_sk, get_n, key, n, s, user_pk, DocumentTable, Expr, Item, TableError, QUOTA_SK};
+use super::{doc_sk, get_n, key, n, status_in, user_pk, DocumentTable, Expr, Item, TableError, QUOTA_SK};
 use crate::domain::{DocumentId, DocumentStatus, PendingCharge, QuotaRefusal, UserId};
 use crate::invocation::Invocation;
 
@@ -134,17 +135,9 @@ impl DocumentTable {
         owner: &UserId,
         charge: &PendingCharge,
     ) -> Result<bool, TableError> {
-        let expr = Expr::condition("#status = :pending")
-            .name("#status", "status")
-            .value(":pending", s(DocumentStatus::Pending.as_str()))
-            .and(
-                Expr::update(
-                    "SET #status = :uploaded, size_bytes = :size, uploaded_at = :at REMOVE pending_shard, pending_since",
-                )
-                .value(":uploaded", s(DocumentStatus::Uploaded.as_str()))
-                .value(":size", n(charge.size_bytes))
-                .value(":at", n(charge.uploaded_at)),
-            );
+        // The document's own checksum stays: documents whose checksum only storage knows are
+        // never charged in two steps (`PendingCharge::confirming`).
+        let expr = status_in(&[DocumentStatus::Pending]).and(uploaded(charge.size_bytes, charge.uploaded_at, None));
         let written = self
             .write_single(invocation, "settling a confirmed upload", || {
                 self.client

@@ -134,19 +134,7 @@ impl DocumentTable {
         now: i64,
     ) -> Result<Write, TableError> {
         let transition = Transition::confirm(document, size);
-        let (set_checksum, checksum) = match &document.checksum_sha256 {
-            Some(checksum) => (", checksum_sha256 = :checksum", Expr::default().value(":checksum", s(checksum))),
-            None => ("", Expr::default()),
-        };
-        let expr = guard(document, &transition).and(checksum).and(
-            Expr::update(format!(
-                "SET #status = :uploaded, size_bytes = :size, uploaded_at = :now{set_checksum} \
-                 REMOVE pending_shard, pending_since"
-            ))
-            .value(":uploaded", s(DocumentStatus::Uploaded.as_str()))
-            .value(":size", n(size))
-            .value(":now", n(now)),
-        );
+        let expr = guard(document, &transition).and(uploaded(size, now, document.checksum_sha256.as_deref()));
         let doc = self.document_update(document, expr)?;
         let purpose = format!("confirm {} {} {size}", document.owner.as_str(), document.id);
         self.transition(invocation, &purpose, document, doc, vec![], transition, Some(used_before)).await
@@ -335,6 +323,25 @@ impl DocumentTable {
         let start = after.map(|after| key(user_pk(user), doc_sk(after)));
         Ok(documents_page(query_page(query, start, "listing documents").await?))
     }
+}
+
+/// What a document confirmed with `size` bytes at `at` becomes: uploaded (with `checksum`, when
+/// only storage knew it), out of the pending index.
+pub(super) fn uploaded(size: u64, at: i64, checksum: Option<&str>) -> Expr {
+    let (set_checksum, checksum) = match checksum {
+        Some(checksum) => (", checksum_sha256 = :checksum", Expr::default().value(":checksum", s(checksum))),
+        None => ("", Expr::default()),
+    };
+    checksum.and(
+        Expr::update(format!(
+            "SET #status = :uploaded, size_bytes = :size, uploaded_at = :at{set_checksum} \
+             REMOVE pending_shard, pending_since"
+        ))
+        .name("#status", "status")
+        .value(":uploaded", s(DocumentStatus::Uploaded.as_str()))
+        .value(":size", n(size))
+        .value(":at", n(at)),
+    )
 }
 
 /// The condition of `transition`'s write on `document`: it is still in the status the

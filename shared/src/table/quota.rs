@@ -41,8 +41,17 @@ fn fits(policy: &QuotaPolicy, growth: u64) -> Expr {
     expr.value(":neg_growth", n(-(growth as i128)))
 }
 
-/// The `SET` clauses moving each counter by `delta` (the derived ones with them), and their values.
-pub(super) fn counter_changes(delta: &QuotaDelta) -> (Vec<String>, Expr) {
+/// The guarded update applying `delta` (with `extra_set`, more `SET` clauses of the same write):
+/// growth must fit, a new pending upload must stay under the cap, decreases must not go below
+/// zero, and with `expected_used` the write happens only if `used_bytes` is still that value (so
+/// the caller knows the usage after it). When it fails, `QuotaPolicy::diagnose` names the part
+/// that did, from the item as it was.
+pub(super) fn guarded_update(
+    policy: &QuotaPolicy,
+    delta: &QuotaDelta,
+    expected_used: Option<u64>,
+    extra_set: &[&str],
+) -> Expr {
     let mut expr = Expr::default();
     let mut set = Vec::new();
     for (attribute, placeholder, change) in [
@@ -57,36 +66,14 @@ pub(super) fn counter_changes(delta: &QuotaDelta) -> (Vec<String>, Expr) {
         }
         set.push(format!("{attribute} = if_not_exists({attribute}, :zero) + {placeholder}"));
         expr = expr.value(placeholder, n(change));
-    }
-    if !set.is_empty() {
-        expr = expr.value(":zero", n(0));
-    }
-    (set, expr)
-}
-
-/// The guarded update applying `delta` (with `extra_set`, more `SET` clauses of the same write):
-/// growth must fit, a new pending upload must stay under the cap, decreases must not go below
-/// zero, and with `expected_used` the write happens only if `used_bytes` is still that value (so
-/// the caller knows the usage after it). When it fails, `QuotaPolicy::diagnose` names the part
-/// that did, from the item as it was.
-pub(super) fn guarded_update(
-    policy: &QuotaPolicy,
-    delta: &QuotaDelta,
-    expected_used: Option<u64>,
-    extra_set: &[&str],
-) -> Expr {
-    let (mut set, mut expr) = counter_changes(delta);
-    for (attribute, change) in
-        [("used_bytes", delta.used), ("reserved_bytes", delta.reserved), ("pending_uploads", delta.pending)]
-    {
-        if change < 0 {
+        if change < 0 && attribute != "committed_bytes" && attribute != "committed_minus_limit" {
             let floor = format!(":floor_{attribute}");
             expr = expr.and(Expr::condition(format!("{attribute} >= {floor}")).value(floor, n(-change)));
         }
     }
     set.extend(extra_set.iter().map(|clause| clause.to_string()));
     if !set.is_empty() {
-        expr = expr.and(Expr::update(format!("SET {}", set.join(", "))));
+        expr = expr.and(Expr::update(format!("SET {}", set.join(", ")))).value(":zero", n(0));
     }
     if delta.committed() > 0 {
         expr = expr.and(fits(policy, delta.committed() as u64));
