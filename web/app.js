@@ -1,4 +1,6 @@
-// The browser side of the three-step upload: upload-url, PUT straight to storage, confirm.
+// The browser side of the three-step upload: upload-url, PUT straight to storage, confirm. A
+// single PUT asks to be confirmed by its object's arrival instead (no confirm request; the
+// document list shows the outcome); a multipart upload is confirmed by the page.
 const config = window.APP_CONFIG ?? { apiUrl: "http://127.0.0.1:3000", devJwtSecret: null };
 const $ = (id) => document.getElementById(id);
 const TYPES_BY_EXTENSION = {
@@ -115,6 +117,7 @@ function signOut(reason) {
   $("app").hidden = true;
   $("sign-in").hidden = false;
   $("uploads").replaceChildren();
+  arrivals.clear();
   if (reason) {
     const notice = document.createElement("p");
     notice.className = "message error";
@@ -278,13 +281,16 @@ async function loadDocuments(append) {
   else $("documents").replaceChildren(...rows);
   nextCursor = page.body.next_cursor;
   $("more").hidden = !nextCursor;
+  if (await settleArrivals(page.body.items)) await refreshQuota();
   pollWhilePending(page.body.items);
 }
 
-/** Classification runs after the upload: look again, less and less often, until it settled. */
+/** Confirmation on arrival and classification run after the upload: look again, less and less
+ * often, until both settled. */
 function pollWhilePending(items) {
   clearTimeout(pollTimer);
-  const pending = items.some((d) => d.classification_status === "pending" && d.status !== "rejected");
+  const pending = arrivals.size > 0 ||
+    items.some((d) => d.classification_status === "pending" && d.status !== "rejected");
   if (!pending) {
     pollDelay = 0;
     return;
@@ -472,6 +478,7 @@ async function uploadFile(file) {
   };
 
   let id;
+  let confirmedOnArrival = false;
   if (file.size >= MULTIPART_FROM) {
     state.textContent = "uploading in parts…";
     try {
@@ -484,10 +491,11 @@ async function uploadFile(file) {
   } else {
     const start = await api("POST", "/api/documents/upload-url", {
       filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size,
-      checksum_sha256: await sha256Base64(file),
+      checksum_sha256: await sha256Base64(file), confirm_on_arrival: true,
     });
     if (start.status !== 200) return fail(describeError(start.status, start.body));
     id = start.body.document_id;
+    confirmedOnArrival = start.body.confirm_on_arrival === true;
     state.textContent = "uploading…";
     try {
       await putToStorage(start.body, file, (sent) => { progress.value = sent / Math.max(file.size, 1); });
@@ -498,12 +506,54 @@ async function uploadFile(file) {
     }
   }
   progress.value = 1;
+  if (confirmedOnArrival) {
+    // Storage's event confirms it: the document list, polled anyway until it is classified,
+    // shows how that went (settleArrivals), with no confirm request from here.
+    state.textContent = "stored, checking…";
+    item.dataset.status = "checking";
+    arrivals.set(id, { item, state, fail });
+    return;
+  }
   state.textContent = "confirming…";
   const confirm = await api("POST", `/api/documents/${id}/confirm`);
   if (confirm.status !== 422) forgetUpload(id); // settled either way, unless parts are missing
   if (confirm.status !== 200) return fail(describeError(confirm.status, confirm.body));
-  state.textContent = `uploaded (${formatBytes(confirm.body.size_bytes)})`;
+  markUploaded(item, state, confirm.body.size_bytes);
+}
+
+function markUploaded(item, state, size) {
+  state.textContent = `uploaded (${formatBytes(size)})`;
   item.dataset.status = "uploaded";
+}
+
+/** Uploads confirmed by their object's arrival, waiting for it: document id -> their list item. */
+const arrivals = new Map();
+
+/** Settles the waiting uploads that `items` (a page of the document list) shows decided; those
+ * not on the page are read one by one. Answers whether any settled (the quota moved). */
+async function settleArrivals(items) {
+  if (!arrivals.size) return false;
+  const shown = new Map(items.map((doc) => [doc.id, doc]));
+  let settled = false;
+  for (const [id, waiting] of arrivals) {
+    let doc = shown.get(id);
+    if (!doc) {
+      const reply = await api("GET", `/api/documents/${id}`);
+      if (reply.status === 404) {
+        arrivals.delete(id); // deleted meanwhile
+        waiting.item.remove();
+        continue;
+      }
+      if (reply.status !== 200) continue;
+      doc = reply.body;
+    }
+    if (doc.status === "pending") continue;
+    arrivals.delete(id);
+    settled = true;
+    if (doc.status === "uploaded") markUploaded(waiting.item, waiting.state, doc.size_bytes);
+    else waiting.fail(`refused: ${doc.rejection_reason ?? "the upload was rejected"}`);
+  }
+  return settled;
 }
 
 $("sign-in-form").onsubmit = async (event) => {

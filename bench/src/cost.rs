@@ -1,4 +1,4 @@
-//! What one million uploads cost (upload-url, the browser's PUT, confirm, classify, and the
+//! What one million uploads cost (the functions each upload invokes, the browser's PUT, and the
 //! clean-up's share), from the figures `make bench` measured and public list prices.
 //!
 //! Prices: us-east-1 list prices, on-demand, without free tiers, as AWS published them in 2025
@@ -90,14 +90,19 @@ impl Line {
     }
 }
 
-/// The table: one line per priced unit, per million uploads; `per_upload` are upload-url,
-/// confirm and classify, `cleanup` one clean-up run.
-pub fn table(per_upload: &[FunctionFigures], cleanup: &FunctionFigures, uploads_per_month: f64) -> String {
+/// The cost of one million uploads, each invoking `per_upload` once (classify is invoked by the
+/// S3 event, the others by API requests), with `cleanup` the figures of one clean-up run.
+pub fn total(per_upload: &[FunctionFigures], cleanup: &FunctionFigures, uploads_per_month: f64) -> f64 {
+    lines(per_upload, cleanup, uploads_per_month).iter().map(Line::usd).sum()
+}
+
+/// One line per priced unit, per million uploads.
+fn lines(per_upload: &[FunctionFigures], cleanup: &FunctionFigures, uploads_per_month: f64) -> [Line; 8] {
     let cleanup_share = CLEANUP_RUNS_PER_MONTH / uploads_per_month * UPLOADS;
     let sum = |f: &dyn Fn(&FunctionFigures) -> f64| per_upload.iter().map(f).sum::<f64>() * UPLOADS;
     let names: Vec<&str> = per_upload.iter().map(|f| f.function).collect();
     let http = per_upload.iter().filter(|f| f.function != "classify").count() as f64;
-    let lines = [
+    [
         Line {
             what: format!(
                 "API requests ({})",
@@ -131,7 +136,7 @@ pub fn table(per_upload: &[FunctionFigures], cleanup: &FunctionFigures, uploads_
         },
         Line { what: "S3 PUT (the browser's upload, one part)".into(), quantity: UPLOADS, price: S3_PUT },
         Line {
-            what: "S3 GET (confirm's ranged read, classify's read)".into(),
+            what: "S3 GET (the object read once, at its arrival)".into(),
             quantity: sum(&|f| f.s3_gets),
             price: S3_GET,
         },
@@ -142,7 +147,13 @@ pub fn table(per_upload: &[FunctionFigures], cleanup: &FunctionFigures, uploads_
                 / 1e9,
             price: LOG_GB,
         },
-    ];
+    ]
+}
+
+/// The table: one line per priced unit, per million uploads, each invoking `per_upload` once;
+/// `cleanup` one clean-up run.
+pub fn table(per_upload: &[FunctionFigures], cleanup: &FunctionFigures, uploads_per_month: f64) -> String {
+    let lines = lines(per_upload, cleanup, uploads_per_month);
     let total: f64 = lines.iter().map(Line::usd).sum();
     let mut out = String::new();
     writeln!(out, "| per 1M uploads | quantity | unit price (USD) | cost (USD) | share | price source |").unwrap();

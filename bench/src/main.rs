@@ -63,14 +63,34 @@ fn invocation() -> shared::Invocation {
     shared::Invocation::standalone(Duration::from_secs(30))
 }
 
+/// How a staged document is left.
+#[derive(Clone, Copy, PartialEq)]
+enum Staged {
+    /// Pending with its object stored, waiting for a confirm request.
+    Pending,
+    /// Confirmed (charged) by a confirm request.
+    Confirmed,
+    /// Pending with its object stored, confirmed when its arrival is handled (the web page's
+    /// uploads: `confirm_on_arrival`).
+    ConfirmsOnArrival,
+}
+
 /// Stages a document of `user` with its object in storage, its size declared as the web page
-/// declares it; confirmed (charged) when `confirm`.
-async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
+/// declares it.
+async fn staged_document(app: &App, user: &str, staged: Staged) -> DocumentId {
     let owner = UserId::parse(user).unwrap();
     let body = b"Invoice: payment due to the vendor within 30 days.".to_vec();
     let size = body.len() as u64;
-    let document =
-        Document::pending(owner.clone(), "bench.txt".into(), "text/plain".into(), Some(size), shared::auth::now_unix());
+    let document = Document {
+        confirm_on_arrival: staged == Staged::ConfirmsOnArrival,
+        ..Document::pending(
+            owner.clone(),
+            "bench.txt".into(),
+            "text/plain".into(),
+            Some(size),
+            shared::auth::now_unix(),
+        )
+    };
     assert_eq!(app.table.create_document(&invocation(), &document).await.unwrap(), shared::table::Write::Done);
     app.storage
         .client()
@@ -81,13 +101,21 @@ async fn staged_document(app: &App, user: &str, confirm: bool) -> DocumentId {
         .send()
         .await
         .unwrap();
-    if confirm {
+    if staged == Staged::Confirmed {
         let outcome = shared::operations::confirm::confirm(app, &invocation(), &owner, document.id).await.unwrap();
         assert!(
             matches!(outcome, shared::operations::confirm::ConfirmOutcome::Uploaded { size_bytes, .. } if size_bytes == size)
         );
     }
     document.id
+}
+
+/// The S3 event of `id`'s object arriving.
+fn s3_event(app: &App, owner: &UserId, id: DocumentId) -> Value {
+    let mut s3 = fixture("s3-put.json");
+    s3["Records"][0]["s3"]["bucket"]["name"] = json!(app.config.bucket_name);
+    s3["Records"][0]["s3"]["object"]["key"] = json!(shared::domain::object_key(owner, id));
+    s3
 }
 
 /// The events one function is measured with: `cold` for each cold start, `warm` one per request.
@@ -97,21 +125,26 @@ struct Workload {
     /// Run with X-Ray on, as `Tracing=Active` does it in Lambda: every invocation sampled, the
     /// daemon's address set (a UDP socket of the bench's own, counting the subsegments).
     traced: bool,
+    /// A second workload of the same function, measured at its configured size only.
+    variant: Option<&'static str>,
 }
 
 impl Workload {
     fn new(function: &'static str, events: Vec<Value>) -> Self {
-        Self { function, events, traced: false }
+        Self { function, events, traced: false, variant: None }
     }
 
     fn label(&self) -> String {
-        if self.traced {
-            format!("{} (X-Ray, sampled)", self.function)
-        } else {
-            self.function.to_owned()
+        match (self.traced, self.variant) {
+            (true, _) => format!("{} (X-Ray, sampled)", self.function),
+            (false, Some(variant)) => format!("{} ({variant})", self.function),
+            (false, None) => self.function.to_owned(),
         }
     }
 }
+
+/// The label of classify confirming nothing: the document was confirmed by a request.
+const CLASSIFY_CONFIRMED: &str = "classify (confirmed by request)";
 
 /// The workloads, each with its own staged documents; the X-Ray one only when `traced`.
 async fn workloads(app: &App, traced: bool) -> Vec<Workload> {
@@ -124,25 +157,39 @@ async fn workloads(app: &App, traced: bool) -> Vec<Workload> {
     // `QUOTA` item, whose size (and write units) grows with them.
     let own_user = || format!("bench-{}", uuid::Uuid::now_v7().simple());
     let mut upload_url = Vec::new();
+    let mut classify_confirmed = Vec::new();
     for _ in 0..n {
         let staged = own_user();
-        confirm.push(http_event("confirm.json", &staged, Some(staged_document(app, &staged, false).await)));
+        confirm.push(http_event("confirm.json", &staged, Some(staged_document(app, &staged, Staged::Pending).await)));
         if traced {
             let staged = own_user();
-            confirm.push(http_event("confirm.json", &staged, Some(staged_document(app, &staged, false).await)));
+            confirm.push(http_event(
+                "confirm.json",
+                &staged,
+                Some(staged_document(app, &staged, Staged::Pending).await),
+            ));
         }
         let staged = own_user();
-        delete.push(http_event("delete.json", &staged, Some(staged_document(app, &staged, true).await)));
-        upload_url.push(http_event("upload-url.json", &own_user(), None));
+        delete.push(http_event("delete.json", &staged, Some(staged_document(app, &staged, Staged::Confirmed).await)));
+        // The web page's upload-url: a single PUT, confirmed on arrival.
+        let mut start = http_event("upload-url.json", &own_user(), None);
+        let mut body: Value = serde_json::from_str(start["body"].as_str().unwrap()).unwrap();
+        body["confirm_on_arrival"] = json!(true);
+        start["body"] = json!(body.to_string());
+        upload_url.push(start);
+        // Its arrival: confirmed and classified, for a user with a topic.
+        let staged = own_user();
+        let owner = UserId::parse(&staged).unwrap();
+        app.table.create_topic(&invocation(), &owner, "Invoices", "invoice payment vendor", 0).await.unwrap();
+        let arriving = staged_document(app, &staged, Staged::ConfirmsOnArrival).await;
+        classify.push(s3_event(app, &owner, arriving));
     }
     let owner = UserId::parse(&user).unwrap();
     app.table.create_topic(&invocation(), &owner, "Invoices", "invoice payment vendor", 0).await.unwrap();
-    let to_classify = staged_document(app, &user, true).await;
-    let mut s3 = fixture("s3-put.json");
-    s3["Records"][0]["s3"]["bucket"]["name"] = json!(app.config.bucket_name);
-    s3["Records"][0]["s3"]["object"]["key"] = json!(shared::domain::object_key(&owner, to_classify));
-    classify.resize(n, s3);
-    let get = http_event("documents-get.json", &user, Some(staged_document(app, &user, true).await));
+    // An API client's upload, confirmed by its request: the arrival classifies it (again, here).
+    let confirmed = staged_document(app, &user, Staged::Confirmed).await;
+    classify_confirmed.resize(n, s3_event(app, &owner, confirmed));
+    let get = http_event("documents-get.json", &user, Some(staged_document(app, &user, Staged::Confirmed).await));
     let confirm_traced = confirm.split_off(n);
     let mut workloads = vec![
         Workload::new("upload-url", upload_url),
@@ -151,6 +198,7 @@ async fn workloads(app: &App, traced: bool) -> Vec<Workload> {
         Workload::new("delete", delete),
         Workload::new("documents", vec![get; n]),
         Workload::new("classify", classify),
+        Workload { variant: Some("confirmed by request"), ..Workload::new("classify", classify_confirmed) },
         Workload::new("cleanup", vec![fixture("cleanup.json"); n]),
     ];
     if traced {
@@ -393,7 +441,7 @@ async fn confirm_throughput(app: Arc<App>, clients: usize, total: usize, one_use
     let mut events = Vec::new();
     for _ in 0..total {
         let user = if one_user { shared_user.clone() } else { format!("bench-{}", uuid::Uuid::now_v7().simple()) };
-        let id = staged_document(&app, &user, false).await;
+        let id = staged_document(&app, &user, Staged::Pending).await;
         events.push(http_event("confirm.json", &user, Some(id)));
     }
     let queue = Arc::new(tokio::sync::Mutex::new(events));
@@ -531,7 +579,8 @@ async fn run() {
         for workload in &workloads(&app, traced).await {
             let memory_mb = if at_share { round } else { configured_mb(workload.function) };
             let configured_here = memory_mb == configured_mb(workload.function);
-            if at_share && !(configured_here || (!workload.traced && SWEEP_MB.contains(&memory_mb))) {
+            let swept = !workload.traced && workload.variant.is_none();
+            if at_share && !(configured_here || (swept && SWEEP_MB.contains(&memory_mb))) {
                 continue;
             }
             eprintln!("bench: {} at {memory_mb} MB", workload.label());
@@ -586,7 +635,7 @@ async fn run() {
     let user = format!("bench-{}", uuid::Uuid::now_v7().simple());
     let mut confirms = Vec::new();
     for _ in 0..WARM_REQUESTS {
-        confirms.push(http_event("confirm.json", &user, Some(staged_document(&app, &user, false).await)));
+        confirms.push(http_event("confirm.json", &user, Some(staged_document(&app, &user, Staged::Pending).await)));
     }
     let handler_cpus = [
         (
@@ -649,14 +698,14 @@ async fn run() {
     if !other.is_empty() {
         writeln!(table, "\nOther packages (arm64 zip): {}.", other.join(", ")).unwrap();
     }
-    let figures = |function: &'static str| {
-        let r = main.iter().find(|r| r.function == function && r.subsegments_per_request.is_none()).unwrap();
+    let figures = |label: &str| {
+        let r = main.iter().find(|r| r.label == label).unwrap();
         let mut cold = r.cold_starts.clone();
         cold.sort();
         let per_request =
             |operation: &str| r.calls.get(operation).copied().unwrap_or_default() as f64 / r.warm.len() as f64;
         cost::FunctionFigures {
-            function,
+            function: r.function,
             memory_mb: f64::from(r.memory_mb),
             billed_ms: r.billed_ms,
             cold_start_ms: percentile(&cold, 0.5).as_secs_f64() * 1000.0,
@@ -666,11 +715,20 @@ async fn run() {
             log_bytes: r.log_bytes_per_request,
         }
     };
-    let per_upload = [figures("upload-url"), figures("confirm"), figures("classify")];
-    let cost_table = cost::table(&per_upload, &figures("cleanup"), 1_000_000.0);
+    // The web page's single uploads: upload-url, the PUT, and the arrival that confirms and
+    // classifies. An API client's: upload-url, the PUT, confirm, and the arrival that classifies.
+    let page = [figures("upload-url"), figures("classify")];
+    let cost_table = cost::table(&page, &figures("cleanup"), 1_000_000.0);
+    let by_request = [figures("upload-url"), figures("confirm"), figures(CLASSIFY_CONFIRMED)];
+    let by_request_usd = cost::total(&by_request, &figures("cleanup"), 1_000_000.0);
+    let cost_table = format!(
+        "{cost_table}\nAn API client that confirms by request instead (the seed's flow: upload-url, the PUT, \
+         `POST /api/documents/{{id}}/confirm`, and classify of the confirmed upload, measured as `{CLASSIFY_CONFIRMED}`): \
+         **{by_request_usd:.2}** USD per million uploads. Uploads in parts are always confirmed by request.\n"
+    );
     let power_section = if at_share {
         let mut by_function: BTreeMap<&'static str, Vec<power::AtSize>> = BTreeMap::new();
-        for r in results.iter().filter(|r| r.subsegments_per_request.is_none()) {
+        for r in results.iter().filter(|r| r.label == r.function) {
             let mut cold = r.cold_starts.clone();
             cold.sort();
             let mut warm = r.warm.clone();
@@ -744,7 +802,8 @@ async fn run() {
          - log bytes: what the function wrote to stdout per warm request with JSON logs at INFO (its log lines and metric lines)\n\
          - warm latency: event handed out to answer received, through the local stack ({WARM_REQUESTS} requests, one after another)\n\n{}\n\
          ## Cost per one million uploads\n\n\
-         upload-url, the browser's PUT, confirm and classify of a one-part upload, and the clean-up's share, from the figures above \
+         The web page's upload of one file in one PUT: upload-url (asking `confirm_on_arrival`), the browser's PUT, and \
+         classify, which confirms it when its object arrives and then classifies it; and the clean-up's share; from the figures above \
          (billed duration: the mean of the warm requests' durations, each rounded up to the millisecond, measured at the share of \
          each function's `MemorySize` against the local stack: in AWS each backend call takes longer, so duration is a lower \
          bound) and list prices (`bench/src/cost.rs` says where each comes from).\n\n{}\n\

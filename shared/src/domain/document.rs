@@ -158,6 +158,10 @@ pub struct Document {
     /// Whether its owner's counters list it while it is pending and uncharged (every document
     /// created since confirm charges in two steps, `domain::charge`).
     pub listed: bool,
+    /// Confirmed when its object arrives (the S3 event), not by a request: a single upload whose
+    /// client asked for it at upload-url (the web page does). Clean-up confirms such an upload
+    /// whose object is stored but whose event never got through, rather than removing it.
+    pub confirm_on_arrival: bool,
 }
 
 /// A document's S3 multipart upload.
@@ -194,6 +198,7 @@ impl Document {
             rejection_reason: None,
             multipart: None,
             listed: true,
+            confirm_on_arrival: false,
         }
     }
 
@@ -206,6 +211,25 @@ impl Document {
     pub fn reserved_bytes(&self) -> Option<u64> {
         self.declared_size_bytes.or(self.arrival_bytes)
     }
+
+    /// Why it was rejected, in words, for a rejected document (confirm's 413 and 415 say the same
+    /// with figures, to the request that was refused).
+    pub fn rejection(&self) -> Option<String> {
+        if self.status != DocumentStatus::Rejected {
+            return None;
+        }
+        Some(match (&self.rejection_reason, self.size_bytes) {
+            (Some(reason), _) => reason.clone(),
+            (None, Some(size)) => format!("the file ({size} bytes) does not fit the storage quota"),
+            (None, None) => "the file does not fit the storage quota".to_owned(),
+        })
+    }
+
+    /// Whether its object's arrival confirms it: a pending single upload that asked for it (a
+    /// multipart upload's parts raise no event; its object appears when confirm completes it).
+    pub fn confirms_on_arrival(&self) -> bool {
+        self.status == DocumentStatus::Pending && self.confirm_on_arrival && self.multipart.is_none()
+    }
 }
 
 /// Usage and limit of one user.
@@ -215,4 +239,35 @@ pub struct Quota {
     pub limit_bytes: u64,
     /// Declared sizes of uploads still pending: promised, not yet charged.
     pub reserved_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_pending_single_uploads_that_asked_are_confirmed_on_arrival() {
+        let user = UserId::parse("u").unwrap();
+        let asked = Document {
+            confirm_on_arrival: true,
+            ..Document::pending(user, "a.txt".into(), "text/plain".into(), Some(3), 0)
+        };
+        assert!(asked.confirms_on_arrival());
+        assert!(!Document { confirm_on_arrival: false, ..asked.clone() }.confirms_on_arrival());
+        assert!(!Document { status: DocumentStatus::Uploaded, ..asked.clone() }.confirms_on_arrival());
+        assert!(!Document { status: DocumentStatus::Rejected, ..asked.clone() }.confirms_on_arrival());
+        let multipart = MultipartUpload { upload_id: "x".into(), part_size: 5, checksum_algorithm: None };
+        assert!(!Document { multipart: Some(multipart), ..asked }.confirms_on_arrival());
+    }
+
+    #[test]
+    fn a_rejected_document_says_why() {
+        let user = UserId::parse("u").unwrap();
+        let pending = Document::pending(user, "a.pdf".into(), "application/pdf".into(), Some(3), 0);
+        assert_eq!(pending.rejection(), None);
+        let over = Document { status: DocumentStatus::Rejected, size_bytes: Some(3), ..pending.clone() };
+        assert_eq!(over.rejection().as_deref(), Some("the file (3 bytes) does not fit the storage quota"));
+        let wrong = Document { rejection_reason: Some("declared PDF, found text".into()), ..over };
+        assert_eq!(wrong.rejection().as_deref(), Some("declared PDF, found text"));
+    }
 }

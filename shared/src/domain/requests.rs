@@ -93,6 +93,10 @@ pub struct UploadUrlRequest {
     /// carries its checksum (multipart only).
     #[serde(default)]
     pub checksum_algorithm: Option<String>,
+    /// Confirm when the object arrives (its S3 event), with no `POST .../confirm` from the
+    /// client: the outcome shows on the document (single uploads only).
+    #[serde(default)]
+    pub confirm_on_arrival: bool,
 }
 
 /// An upload request that passed validation.
@@ -106,6 +110,8 @@ pub struct NewUpload {
     pub multipart: bool,
     /// The parts' checksum algorithm, for a multipart upload that declared one.
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// Confirmed by its object's arrival rather than by a request (`Document::confirm_on_arrival`).
+    pub confirm_on_arrival: bool,
 }
 
 impl UploadUrlRequest {
@@ -179,6 +185,13 @@ impl UploadUrlRequest {
                 "checksum_sha256 applies to single uploads; give each part's checksum when asking for its URL".into(),
             ));
         }
+        if self.multipart && self.confirm_on_arrival {
+            return Err(InputError::Invalid(
+                "confirm_on_arrival applies to single uploads; a multipart upload is confirmed with \
+                 POST /api/documents/{id}/confirm once its parts are stored"
+                    .into(),
+            ));
+        }
         Ok(NewUpload {
             filename: filename.to_owned(),
             content_type: content_type.to_owned(),
@@ -186,6 +199,7 @@ impl UploadUrlRequest {
             checksum_sha256,
             multipart: self.multipart,
             checksum_algorithm,
+            confirm_on_arrival: self.confirm_on_arrival,
         })
     }
 }
@@ -261,6 +275,7 @@ mod tests {
             checksum_sha256: None,
             multipart: false,
             checksum_algorithm: None,
+            confirm_on_arrival: false,
         }
     }
 
@@ -322,6 +337,22 @@ mod tests {
         }
         let plain = UploadUrlRequest { size_bytes: Some(100), multipart: true, ..request("a.txt", "text/plain") };
         assert_eq!(plain.validate(&allowed()).unwrap().checksum_algorithm, None, "optional: old clients keep working");
+    }
+
+    #[test]
+    fn confirm_on_arrival_is_for_single_uploads() {
+        let asked = |multipart| UploadUrlRequest {
+            size_bytes: Some(100),
+            multipart,
+            confirm_on_arrival: true,
+            ..request("a.txt", "text/plain")
+        };
+        assert!(asked(false).validate(&allowed()).unwrap().confirm_on_arrival);
+        let err = asked(true).validate(&allowed()).unwrap_err();
+        assert_eq!(crate::ApiError::from(err).status().as_u16(), 422);
+        let body: UploadUrlRequest =
+            serde_json::from_str(r#"{"filename": "a.txt", "content_type": "text/plain"}"#).unwrap();
+        assert!(!body.confirm_on_arrival, "off unless asked: the seed's clients confirm");
     }
 
     #[test]

@@ -93,6 +93,10 @@ async fn handle_records(
                 summary.skipped += 1;
                 app.metrics.emit(OPERATION, &[], &[("QuotaRefusals", Unit::Count, 1.0)]);
             }
+            Ok(Arrival::Refused(_)) => {
+                summary.rejected += 1;
+                summary.skipped += 1;
+            }
             Ok(Arrival::Classified(ClassifyOutcome::Recorded(document))) => {
                 let result = &document.classification;
                 tracing::info!(user = user.as_str(), %id, status = result.status.as_str(), topic = ?result.topic_id, "classified");

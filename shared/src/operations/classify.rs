@@ -121,37 +121,78 @@ pub(crate) async fn classify_document(
     if document.status == DocumentStatus::Rejected {
         return Ok(ClassifyOutcome::Skipped(SkipReason::Rejected));
     }
-    let classification = match Format::of(&document.content_type) {
-        None => Classification::failed(format!("unsupported content type {:?}", document.content_type)),
-        Some(format) => {
-            let config = &app.config;
-            let (limit, prefix_ok) = match format.needs_whole_object() {
-                true => (config.classify_max_object_bytes, false),
-                false => (config.classify_text_prefix_bytes, true),
+    let read = read_for_classifying(app, invocation, &document).await?;
+    classify_read(app, classifier, invocation, document, read, overwrite).await
+}
+
+/// A document's object as classification reads it: a prefix of text, a whole PDF or DOCX up to
+/// `CLASSIFY_MAX_OBJECT_BYTES`; nothing for a type no extractor reads.
+pub(crate) enum ReadForClassifying {
+    Unsupported,
+    Read(Format, ObjectRead),
+}
+
+impl ReadForClassifying {
+    /// What was read of the object, if it was read.
+    pub(crate) fn object(&self) -> Option<&ObjectRead> {
+        match self {
+            Self::Read(_, object) => Some(object),
+            Self::Unsupported => None,
+        }
+    }
+}
+
+/// Reads what classification of `document` needs, within the time kept back for classifying.
+pub(crate) async fn read_for_classifying(
+    app: &App,
+    invocation: &Invocation,
+    document: &Document,
+) -> Result<ReadForClassifying> {
+    let Some(format) = Format::of(&document.content_type) else { return Ok(ReadForClassifying::Unsupported) };
+    let config = &app.config;
+    let (limit, prefix_ok) = match format.needs_whole_object() {
+        true => (config.classify_max_object_bytes, false),
+        false => (config.classify_text_prefix_bytes, true),
+    };
+    let key = document.object_key();
+    let read = app.storage.read_object(invocation, &key, limit, prefix_ok);
+    let read = invocation.bounded(FOR_CLASSIFYING, read).await;
+    let object = read.map_err(|OutOfTime| OperationError::OutOfTime("reading the document's object"))??;
+    Ok(ReadForClassifying::Read(format, object))
+}
+
+/// Extracts the text of what was read of `document`'s object, scores it and stores the verdict.
+pub(crate) async fn classify_read(
+    app: &App,
+    classifier: &dyn Classifier,
+    invocation: &Invocation,
+    document: Document,
+    read: ReadForClassifying,
+    overwrite: Overwrite,
+) -> Result<ClassifyOutcome> {
+    let config = &app.config;
+    let classification = match read {
+        ReadForClassifying::Unsupported => {
+            Classification::failed(format!("unsupported content type {:?}", document.content_type))
+        }
+        ReadForClassifying::Read(_, ObjectRead::Missing) => return Ok(ClassifyOutcome::Skipped(SkipReason::NoObject)),
+        ReadForClassifying::Read(_, ObjectRead::TooLarge { size }) => Classification::failed(format!(
+            "the document is {size} bytes; text is extracted from documents of at most {} bytes",
+            config.classify_max_object_bytes
+        )),
+        ReadForClassifying::Read(format, ObjectRead::Bytes { bytes, .. }) => {
+            let time = match format.needs_whole_object() {
+                // Plain text is read in this process, at once.
+                false => StepTime { allowed: config.classify_timeout, clipped: false },
+                true => invocation
+                    .step_time(config.classify_timeout, FOR_CLASSIFYING, MIN_EXTRACTION)
+                    .ok_or(OperationError::OutOfTime("reading the document's text"))?,
             };
-            let key = document.object_key();
-            let read = app.storage.read_object(invocation, &key, limit, prefix_ok);
-            let read = invocation.bounded(FOR_CLASSIFYING, read).await;
-            match read.map_err(|OutOfTime| OperationError::OutOfTime("reading the document's object"))?? {
-                ObjectRead::Missing => return Ok(ClassifyOutcome::Skipped(SkipReason::NoObject)),
-                ObjectRead::TooLarge { size } => Classification::failed(format!(
-                    "the document is {size} bytes; text is extracted from documents of at most {limit} bytes"
-                )),
-                ObjectRead::Bytes(bytes) => {
-                    let time = match format.needs_whole_object() {
-                        // Plain text is read in this process, at once.
-                        false => StepTime { allowed: config.classify_timeout, clipped: false },
-                        true => invocation
-                            .step_time(config.classify_timeout, FOR_CLASSIFYING, MIN_EXTRACTION)
-                            .ok_or(OperationError::OutOfTime("reading the document's text"))?,
-                    };
-                    match extract_timed(app, format, &bytes, time).await {
-                        // Never a bare `unclassified`, which would read as "no topic matched".
-                        Ok(text) if text.trim().is_empty() => Classification::no_text(),
-                        Ok(text) => return record(app, classifier, invocation, document, &text, overwrite).await,
-                        Err(error) => extraction_failed(error, time)?,
-                    }
-                }
+            match extract_timed(app, format, &bytes, time).await {
+                // Never a bare `unclassified`, which would read as "no topic matched".
+                Ok(text) if text.trim().is_empty() => Classification::no_text(),
+                Ok(text) => return record(app, classifier, invocation, document, &text, overwrite).await,
+                Err(error) => extraction_failed(error, time)?,
             }
         }
     };

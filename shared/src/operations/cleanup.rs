@@ -9,7 +9,9 @@
 //!   pending upload held (its reservation and its place among the user's open uploads) and
 //!   records its object for removal. A confirm that won keeps its document; if clean-up won,
 //!   confirm finds no document and charges nothing. Pending and rejected uploads were never
-//!   charged, so `used_bytes` never changes here.
+//!   charged, so `used_bytes` never changes here. An upload that asked to be confirmed on arrival
+//!   and whose object is stored lost its event (or failed it every time): it is confirmed here,
+//!   as the event would have done, and only one whose object never came is abandoned.
 //! * a recorded object removal (from the step above, a user's delete, or an earlier run that
 //!   failed half-way): the object is removed, then the record. Removing an absent object
 //!   succeeds, and only the run whose conditional delete of the record succeeds reports it, so
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::confirm::{confirm, ConfirmOutcome};
 use super::objects::remove_object;
 use super::{OperationError, Result};
 use crate::auth::now_unix;
@@ -37,6 +40,9 @@ pub struct CleanupSummary {
     pub removed: u64,
     /// Object removals finished that an earlier delete or run had recorded.
     pub removals_finished: u64,
+    /// Uploads to be confirmed on arrival whose object was stored but never confirmed by its
+    /// event: confirmed (charged, or refused) here instead.
+    pub confirmed: u64,
     /// Entries another actor settled first (a confirm that won, an overlapping run).
     pub skipped: u64,
     /// Entries that failed; they stay in the index for the next run.
@@ -60,6 +66,7 @@ const RUN_MARGIN: Duration = Duration::from_secs(5);
 
 enum Settled {
     Removed,
+    Confirmed,
     Skipped,
 }
 
@@ -95,6 +102,7 @@ pub async fn run(app: &App, limits: CleanupLimits) -> CleanupSummary {
                 match (outcome, &entry) {
                     (Ok(Settled::Removed), PendingEntry::Document { .. }) => summary.removed += 1,
                     (Ok(Settled::Removed), PendingEntry::Removal { .. }) => summary.removals_finished += 1,
+                    (Ok(Settled::Confirmed), _) => summary.confirmed += 1,
                     (Ok(Settled::Skipped), _) => summary.skipped += 1,
                     (Err(error), _) => {
                         tracing::warn!(%error, ?entry, "clean-up of an entry failed; the next run retries it");
@@ -132,6 +140,16 @@ async fn settle_document(app: &App, invocation: &Invocation, entry: &PendingEntr
     let Some(document) = app.table.get_document(owner, *id).await? else { return Ok(Settled::Skipped) };
     if !is_abandoned(document.status) {
         return Ok(Settled::Skipped);
+    }
+    if document.confirms_on_arrival() {
+        match confirm(app, invocation, owner, *id).await? {
+            ConfirmOutcome::NotInStorage => {}
+            ConfirmOutcome::NotFound => return Ok(Settled::Skipped),
+            outcome => {
+                tracing::warn!(user = owner.as_str(), %id, ?outcome, "confirmed by clean-up: its object's event never did");
+                return Ok(Settled::Confirmed);
+            }
+        }
     }
     match app.table.delete_document(invocation, &document).await? {
         Write::Done => {}

@@ -98,13 +98,31 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
             None => app.storage.stored_checksum_sha256(&key).await?,
         };
     }
+    confirm_stored(app, invocation, document, object, None).await
+}
+
+/// Charges the stored `object`'s size for the pending `document`, or refuses it (its content,
+/// or the quota); `whole` is all of the object when the caller read it whole (a DOCX's
+/// directory is then checked in it rather than fetched). Confirm by request and confirm on
+/// arrival (`object_arrived`) both end here.
+pub(crate) async fn confirm_stored(
+    app: &App,
+    invocation: &Invocation,
+    mut document: Document,
+    object: ObjectStart,
+    whole: Option<&[u8]>,
+) -> Result<ConfirmOutcome> {
+    let (user, id, key) = (&document.owner.clone(), document.id, document.object_key());
     let size = object.size;
     let mismatch = match sniff::check_head(&document.content_type, &object.head, size) {
         Verdict::Fits => None,
         Verdict::Mismatch(mismatch) => Some(mismatch),
-        Verdict::NeedTail(tail) => match app.storage.read_range(invocation, &key, tail.range()).await? {
-            None => return Ok(ConfirmOutcome::NotInStorage),
-            Some(end) => tail.check(&end).err(),
+        Verdict::NeedTail(tail) => match whole {
+            Some(whole) => tail.check(whole).err(),
+            None => match app.storage.read_range(invocation, &key, tail.range()).await? {
+                None => return Ok(ConfirmOutcome::NotInStorage),
+                Some(end) => tail.check(&end).err(),
+            },
         },
     };
     if let Some(mismatch) = mismatch {

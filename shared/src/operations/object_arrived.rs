@@ -8,13 +8,22 @@
 //! conditional write (`Transition::reserve_arrival`), as a declared size is reserved at
 //! upload-url; if it does not fit, the upload is rejected and its object removed at once, rather
 //! than at confirm or clean-up. Everything else is classified (`classify`).
+//!
+//! A pending single upload whose client asked for it at upload-url (`confirm_on_arrival`, the
+//! web page does) is confirmed here, before it is classified: its object is read once, as
+//! classification reads it, and confirm's checks and charge (`confirm::confirm_stored`, the
+//! same as for `POST .../confirm`) take the size and first bytes from that read. A confirm
+//! request for it later, or at the same time, answers as this one decided.
 
-use super::classify::{classify_document, ClassifyOutcome};
+use super::classify::{classify_document, classify_read, read_for_classifying, ClassifyOutcome, SkipReason};
+use super::confirm::{confirm_stored, ConfirmOutcome};
 use super::objects::remove_object;
 use super::{OperationError, Result};
 use crate::classifier::Classifier;
 use crate::domain::{object_key, Document, DocumentId, DocumentStatus, QuotaRefusal, UserId};
 use crate::invocation::Invocation;
+use crate::sniff;
+use crate::storage::ObjectRead;
 use crate::table::{Overwrite, Write};
 use crate::App;
 
@@ -27,6 +36,9 @@ pub enum Arrival {
     RejectedObjectRemoved,
     /// An undeclared upload that does not fit the quota: rejected, its object removed.
     RejectedOverQuota,
+    /// Confirmed on arrival and refused (413 or 415, as confirm answers): rejected, its object
+    /// removed.
+    Refused(ConfirmOutcome),
     /// Classified (or skipped, and why).
     Classified(ClassifyOutcome),
 }
@@ -42,6 +54,7 @@ pub async fn object_arrived(
         Screening::Orphan => Ok(Arrival::OrphanRemoved),
         Screening::Rejected => Ok(Arrival::RejectedObjectRemoved),
         Screening::OverQuota => Ok(Arrival::RejectedOverQuota),
+        Screening::Confirm(document) => confirm_then_classify(app, classifier, invocation, *document).await,
         Screening::Classify(document) => Ok(Arrival::Classified(
             classify_document(app, classifier, invocation, *document, Overwrite::KeepUsersChoice).await?,
         )),
@@ -54,6 +67,7 @@ enum Screening {
     Orphan,
     Rejected,
     OverQuota,
+    Confirm(Box<Document>),
     Classify(Box<Document>),
 }
 
@@ -67,6 +81,9 @@ async fn screen(app: &App, invocation: &Invocation, user: &UserId, id: DocumentI
         remove_object(&app.storage, &document).await?;
         tracing::info!(user = user.as_str(), %id, "an object arrived for a rejected upload; removed");
         return Ok(Screening::Rejected);
+    }
+    if document.confirms_on_arrival() {
+        return Ok(Screening::Confirm(Box::new(document)));
     }
     if !needs_reservation(&document) {
         return Ok(Screening::Classify(Box::new(document)));
@@ -108,6 +125,50 @@ async fn reread(app: &App, user: &UserId, id: DocumentId) -> Result<Screening> {
         Some(document) => Screening::Classify(Box::new(document)),
         None => Screening::Orphan,
     })
+}
+
+/// Confirms `document` from its object, read once, and classifies it if it was charged.
+async fn confirm_then_classify(
+    app: &App,
+    classifier: &dyn Classifier,
+    invocation: &Invocation,
+    document: Document,
+) -> Result<Arrival> {
+    let read = read_for_classifying(app, invocation, &document).await?;
+    let start = match read.object() {
+        Some(ObjectRead::Missing) => None,
+        Some(object @ ObjectRead::Bytes { .. }) => object.start(sniff::HEAD_BYTES),
+        // Not read: a type no extractor reads, or larger than classification reads whole.
+        Some(ObjectRead::TooLarge { .. }) | None => {
+            app.storage.peek(invocation, &document.object_key(), sniff::HEAD_BYTES).await?
+        }
+    };
+    let Some(start) = start else {
+        // Removed since its event was sent (deleted, or cleaned up): nothing to confirm.
+        return Ok(Arrival::Classified(ClassifyOutcome::Skipped(SkipReason::NoObject)));
+    };
+    let whole = read.object().and_then(ObjectRead::whole);
+    let document = match confirm_stored(app, invocation, document.clone(), start, whole).await? {
+        ConfirmOutcome::Uploaded { size_bytes, .. } => {
+            Document { status: DocumentStatus::Uploaded, size_bytes: Some(size_bytes), ..document }
+        }
+        // Left pending by a concurrent request after all: classified as it is, as any arrival.
+        ConfirmOutcome::StillPending => document,
+        refused @ (ConfirmOutcome::OverQuota(_) | ConfirmOutcome::WrongContent(_)) => {
+            tracing::info!(user = document.owner.as_str(), id = %document.id, ?refused, "refused on arrival");
+            return Ok(Arrival::Refused(refused));
+        }
+        // Deleted or cleaned up meanwhile (confirm removed the object it found without a row).
+        ConfirmOutcome::NotFound => return Ok(Arrival::OrphanRemoved),
+        ConfirmOutcome::NotInStorage => return Ok(Arrival::Classified(ClassifyOutcome::Skipped(SkipReason::NoObject))),
+        ConfirmOutcome::MissingParts(parts) => {
+            return Err(OperationError::Unexpected(format!(
+                "a single upload confirmed on arrival lacks parts {parts:?}"
+            )))
+        }
+    };
+    let classified = classify_read(app, classifier, invocation, document, read, Overwrite::KeepUsersChoice).await?;
+    Ok(Arrival::Classified(classified))
 }
 
 /// Only a pending upload without a reservation can bring bytes nobody reserved: a declared size

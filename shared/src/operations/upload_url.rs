@@ -20,6 +20,8 @@ pub struct UploadTicket {
     /// Unix seconds after which no URL for this upload works.
     pub expires_at: i64,
     pub how: UploadWay,
+    /// Confirmed when its object arrives (`Document::confirm_on_arrival`).
+    pub confirm_on_arrival: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,7 @@ pub async fn upload_url(
     let multipart = upload.multipart;
     let mut document = Document {
         checksum_sha256: upload.checksum_sha256,
+        confirm_on_arrival: upload.confirm_on_arrival,
         ..Document::pending(user, upload.filename, upload.content_type, upload.size_bytes, now)
     };
     let expiry = app.config.upload_url_expiry;
@@ -70,7 +73,12 @@ pub async fn upload_url(
     };
     let refusal = match app.table.create_document(invocation, &document).await? {
         Write::Done | Write::DocumentChanged(_) => {
-            let ticket = UploadTicket { document_id: document.id, expires_at: now + expiry.as_secs() as i64, how };
+            let ticket = UploadTicket {
+                document_id: document.id,
+                expires_at: now + expiry.as_secs() as i64,
+                how,
+                confirm_on_arrival: document.confirm_on_arrival,
+            };
             return Ok(UploadUrlOutcome::Created(ticket));
         }
         Write::Refused(refusal) => refusal,

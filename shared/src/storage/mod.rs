@@ -74,7 +74,31 @@ pub enum ObjectRead {
     TooLarge {
         size: u64,
     },
-    Bytes(Vec<u8>),
+    /// The bytes read (the whole object, or a prefix of it), and the object's whole size.
+    Bytes {
+        bytes: Vec<u8>,
+        size: u64,
+    },
+}
+
+impl ObjectRead {
+    /// The object's size and its first `length` bytes, when they were read.
+    pub fn start(&self, length: u64) -> Option<ObjectStart> {
+        match self {
+            Self::Bytes { bytes, size } => {
+                Some(ObjectStart { size: *size, head: bytes[..bytes.len().min(length as usize)].to_vec() })
+            }
+            Self::Missing | Self::TooLarge { .. } => None,
+        }
+    }
+
+    /// All of the object, when it was read whole.
+    pub fn whole(&self) -> Option<&[u8]> {
+        match self {
+            Self::Bytes { bytes, size } if bytes.len() as u64 == *size => Some(bytes),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -165,11 +189,11 @@ impl ObjectStorage {
         };
         Ok(match self.fetch(invocation, key, range, max_body).await? {
             Fetched::Missing => ObjectRead::Missing,
-            Fetched::Empty => ObjectRead::Bytes(Vec::new()),
+            Fetched::Empty => ObjectRead::Bytes { bytes: Vec::new(), size: 0 },
             Fetched::TooLarge { size } => ObjectRead::TooLarge { size },
-            Fetched::Bytes { mut bytes, .. } => {
+            Fetched::Bytes { mut bytes, total } => {
                 bytes.truncate(limit as usize);
-                ObjectRead::Bytes(bytes)
+                ObjectRead::Bytes { bytes, size: total }
             }
         })
     }

@@ -72,6 +72,7 @@ pub(crate) fn parse_document(item: &Item) -> Option<Document> {
             MultipartUpload { upload_id: upload_id.to_owned(), part_size, checksum_algorithm }
         }),
         listed: item.get("listed").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        confirm_on_arrival: item.get("confirm_on_arrival").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
     })
 }
 
@@ -95,6 +96,9 @@ impl DocumentTable {
         }
         if document.listed {
             item.insert("listed".to_owned(), AttributeValue::Bool(true));
+        }
+        if document.confirm_on_arrival {
+            item.insert("confirm_on_arrival".to_owned(), AttributeValue::Bool(true));
         }
         if let Some(checksum) = &document.checksum_sha256 {
             item.insert("checksum_sha256".to_owned(), s(checksum));

@@ -53,7 +53,16 @@ async fn abandoned_uploads_go_and_everything_else_stays() {
     let summary = cleanup::run(&app, limits(100)).await;
     assert_eq!(
         summary,
-        CleanupSummary { found: 2, removed: 2, removals_finished: 0, skipped: 0, failed: 0, pages: 16, complete: true }
+        CleanupSummary {
+            found: 2,
+            removed: 2,
+            removals_finished: 0,
+            confirmed: 0,
+            skipped: 0,
+            failed: 0,
+            pages: 16,
+            complete: true
+        }
     );
     for gone in [&without_object, &with_object] {
         assert_eq!(status(&app, &user, gone).await, None);

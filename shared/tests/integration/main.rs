@@ -4,6 +4,7 @@
 
 mod common;
 
+mod arrival;
 mod bedrock;
 mod chaos;
 mod classify;

@@ -30,6 +30,9 @@ pub(super) struct DocumentView {
     created_at: String,
     uploaded_at: Option<String>,
     checksum_sha256: Option<String>,
+    /// Why a rejected document was refused (its content, or the quota).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejection_reason: Option<String>,
     #[serde(flatten)]
     classification: Classification,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +41,7 @@ pub(super) struct DocumentView {
 
 impl DocumentView {
     pub(super) fn new(document: Document, download_url: Option<String>) -> Self {
+        let rejection_reason = document.rejection();
         Self {
             id: document.id,
             filename: document.filename,
@@ -47,6 +51,7 @@ impl DocumentView {
             created_at: rfc3339(document.created_at),
             uploaded_at: document.uploaded_at.map(rfc3339),
             checksum_sha256: document.checksum_sha256,
+            rejection_reason,
             classification: document.classification,
             download_url,
         }

@@ -26,6 +26,10 @@ struct UploadUrlResponse {
     /// Instead of the two above for a multipart upload: how it is cut into parts.
     #[serde(skip_serializing_if = "Option::is_none")]
     multipart: Option<MultipartPlan>,
+    /// Present (true) when the upload is confirmed by its object's arrival: no confirm request
+    /// is needed, the document's status shows the outcome.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    confirm_on_arrival: bool,
 }
 
 pub(super) async fn upload_url(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
@@ -39,8 +43,14 @@ pub(super) async fn upload_url(app: &App, request: &Request) -> Result<Response<
                 UploadWay::Multipart(plan) => (None, None, Some(plan)),
             };
             let expires_at = rfc3339(ticket.expires_at);
-            let answer =
-                UploadUrlResponse { upload_url, document_id: ticket.document_id, expires_at, headers, multipart };
+            let answer = UploadUrlResponse {
+                upload_url,
+                document_id: ticket.document_id,
+                expires_at,
+                headers,
+                multipart,
+                confirm_on_arrival: ticket.confirm_on_arrival,
+            };
             Ok(json_response(StatusCode::OK, &answer))
         }
         UploadUrlOutcome::OverQuota(exceeded) => Err(ApiError::QuotaExceeded(exceeded)),
