@@ -87,8 +87,13 @@ async function signedInPage(url, user) {
 
 const usedBytes = (page) => page.$eval("#quota-text", (el) => Number(el.dataset.used));
 
+const isConfirm = (request) => request.method() === "POST" && /\/confirm$/.test(new URL(request.url()).pathname);
+
 test("uploads a PDF and a text file, lists them, moves the quota, deletes one", async () => {
   const page = await signedInPage(WEB_URL, newUser());
+  // Files sent in one PUT are confirmed by their arrival in storage: the page never calls confirm.
+  let confirms = 0;
+  page.on("request", (request) => { if (isConfirm(request)) confirms += 1; });
   const pdf = samplePdf("Quarterly report");
   const text = Buffer.from("Meeting notes: ship the upload page.\n");
   await page.setInputFiles("#files", [
@@ -103,6 +108,7 @@ test("uploads a PDF and a text file, lists them, moves the quota, deletes one", 
   assert.match(await page.textContent("#quota-text"), /used/);
   const names = await page.$$eval("#documents tr td:first-child", (cells) => cells.map((c) => c.textContent));
   assert.deepEqual(names.sort(), ["notes.txt", "report.pdf"]);
+  assert.equal(confirms, 0, "no confirm request for single uploads");
   await page.screenshot({ path: `${ARTIFACTS}upload-page.png`, fullPage: true });
 
   await page.click("#documents tr:has-text('notes.txt') button");
@@ -137,6 +143,8 @@ test("a .pdf that is really text is refused with the 415 message, and nothing is
   await page.click("#upload-form button[type=submit]");
   const message = await page.waitForSelector("#messages .message.error");
   assert.match(await message.textContent(), /declared as application\/pdf but its content is text/);
+  // Refused when its object arrived: the list shows it rejected.
+  await page.waitForSelector("#documents tr:has-text('minutes.pdf') .status.rejected");
   assert.equal(await usedBytes(page), 0);
   await done(page);
 });
@@ -148,6 +156,8 @@ const MIB = 1024 * 1024;
 test("a 40 MB file goes up in parts, several at a time, and is charged once", async () => {
   const page = await signedInPage(WEB_URL, newUser());
   const size = 40 * MIB;
+  let confirms = 0;
+  page.on("request", (request) => { if (isConfirm(request)) confirms += 1; });
   let puts = 0;
   let inFlight = 0;
   let mostInFlight = 0;
@@ -164,6 +174,7 @@ test("a 40 MB file goes up in parts, several at a time, and is charged once", as
   await page.click("#upload-form button[type=submit]");
   await page.waitForSelector("#uploads li[data-status=uploaded]", { timeout: 120_000 });
   assert.equal(puts, 5, "five parts of 8 MiB");
+  assert.equal(confirms, 1, "an upload in parts is confirmed by the page");
   assert.ok(mostInFlight >= 2, `parts in flight at once: ${mostInFlight}`);
   await page.waitForFunction((total) => Number(document.querySelector("#quota-text").dataset.used) === total, size);
   await done(page);

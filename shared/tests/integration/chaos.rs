@@ -1,5 +1,7 @@
 //! The chaos run: several users upload, confirm, delete and reclassify in parallel (three
-//! workers per user, as a browser confirming files side by side) while DynamoDB and S3 fail as
+//! workers per user, as a browser confirming files side by side; half the uploads ask to be
+//! confirmed on arrival, as the web page does, and are confirmed by their event, by a confirm
+//! call, or by both, whichever comes first) while DynamoDB and S3 fail as
 //! AWS does at random points: conflicts, throttling, 5xx, resets, latency, and commits whose reply
 //! is lost. Each stored object's `ObjectCreated` event is delivered at least once, as S3 does.
 //! Then one clean-up pass, and the invariants are checked against the store itself.
@@ -21,7 +23,7 @@ use shared::operations::cleanup::{self, CleanupLimits};
 use shared::App;
 
 use crate::common::{
-    self, event_request, isolated_app, new_user, reply_of, through_fault_proxies, upload_url_request, Api,
+    self, event_request, isolated_app, new_user, reply_of, through_fault_proxies, upload_url_request_with, Api,
 };
 
 const DEFAULT_SEED: u64 = 20_261_128;
@@ -149,8 +151,8 @@ async fn worker(
             0..=29 => {
                 let size = 20 + rng.below(400) as usize;
                 let declared = rng.chance(70).then_some(size as u64);
-                let reply =
-                    reply_of(handlers::upload_url(&app, upload_url_request(&user, "c.txt", declared)).await.unwrap());
+                let request = upload_url_request_with(&user, "c.txt", declared, rng.chance(50));
+                let reply = reply_of(handlers::upload_url(&app, request).await.unwrap());
                 tally.lock().unwrap().record("upload-url", reply.status, &reply.body);
                 if reply.status == 200 {
                     let id = reply.body["document_id"].as_str().unwrap().to_owned();

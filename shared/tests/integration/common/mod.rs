@@ -185,11 +185,24 @@ pub fn event_request(name: &str, user: &str, id: Option<&str>) -> lambda_http::R
 
 /// The upload-url event of `user` for `filename` (text/plain) with an optional declared size.
 pub fn upload_url_request(user: &str, filename: &str, size: Option<u64>) -> lambda_http::Request {
+    upload_url_request_with(user, filename, size, false)
+}
+
+/// Like `upload_url_request`, asking to be confirmed on arrival when `on_arrival`.
+pub fn upload_url_request_with(
+    user: &str,
+    filename: &str,
+    size: Option<u64>,
+    on_arrival: bool,
+) -> lambda_http::Request {
     let mut event = event_json("upload-url.json");
     event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
     let mut body = json!({ "filename": filename, "content_type": "text/plain" });
     if let Some(size) = size {
         body["size_bytes"] = json!(size);
+    }
+    if on_arrival {
+        body["confirm_on_arrival"] = json!(true);
     }
     event["body"] = json!(body.to_string());
     request_of(event)
