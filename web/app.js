@@ -275,7 +275,10 @@ async function loadDocuments(append) {
   const filter = $("topic-filter").value;
   const query = `limit=20${filter ? `&topic_id=${filter}` : ""}${append && nextCursor ? `&cursor=${nextCursor}` : ""}`;
   const page = await api("GET", `/api/documents?${query}`);
-  if (page.status !== 200) return showMessage(describeError(page.status, page.body), "error");
+  if (page.status !== 200) {
+    showMessage(describeError(page.status, page.body), "error");
+    return pollWhilePending([]); // uploads still waiting are looked at again
+  }
   const rows = page.body.items.map((doc) => documentRow(doc, topicNames));
   if (append) $("documents").append(...rows);
   else $("documents").replaceChildren(...rows);
@@ -296,7 +299,9 @@ function pollWhilePending(items) {
     return;
   }
   pollDelay = Math.min(pollDelay ? pollDelay * 2 : 1000, 15_000);
-  pollTimer = setTimeout(() => loadDocuments(false).catch(() => {}), pollDelay);
+  pollTimer = setTimeout(() => loadDocuments(false).catch((error) => {
+    if (!(error instanceof SignedOut)) pollWhilePending([]); // a failed look is not the last
+  }), pollDelay);
 }
 
 async function refresh() {
@@ -489,10 +494,16 @@ async function uploadFile(file) {
       return fail(`upload failed: ${error.message}. Select the same file again to resume.`);
     }
   } else {
-    const start = await api("POST", "/api/documents/upload-url", {
+    const request = {
       filename: file.name, content_type: contentTypeOf(file), size_bytes: file.size,
       checksum_sha256: await sha256Base64(file), confirm_on_arrival: true,
-    });
+    };
+    let start = await api("POST", "/api/documents/upload-url", request);
+    if (start.status === 422 && /confirm_on_arrival/.test(JSON.stringify(start.body))) {
+      // An API from before confirm on arrival: the upload is confirmed from here instead.
+      delete request.confirm_on_arrival;
+      start = await api("POST", "/api/documents/upload-url", request);
+    }
     if (start.status !== 200) return fail(describeError(start.status, start.body));
     id = start.body.document_id;
     confirmedOnArrival = start.body.confirm_on_arrival === true;
@@ -511,7 +522,7 @@ async function uploadFile(file) {
     // shows how that went (settleArrivals), with no confirm request from here.
     state.textContent = "stored, checking…";
     item.dataset.status = "checking";
-    arrivals.set(id, { item, state, fail });
+    arrivals.set(id, { item, state, fail, since: Date.now() });
     return;
   }
   state.textContent = "confirming…";
@@ -526,8 +537,12 @@ function markUploaded(item, state, size) {
   item.dataset.status = "uploaded";
 }
 
-/** Uploads confirmed by their object's arrival, waiting for it: document id -> their list item. */
+/** Uploads confirmed by their object's arrival, waiting for it: document id -> their list item,
+ * and when the wait began. */
 const arrivals = new Map();
+/** An arrival not handled after this long (its event late or lost) is confirmed from here:
+ * confirm answers as the arrival decided, or decides first, charging once either way. */
+const ARRIVAL_PATIENCE_MS = 30_000;
 
 /** Settles the waiting uploads that `items` (a page of the document list) shows decided; those
  * not on the page are read one by one. Answers whether any settled (the quota moved). */
@@ -540,12 +555,21 @@ async function settleArrivals(items) {
     if (!doc) {
       const reply = await api("GET", `/api/documents/${id}`);
       if (reply.status === 404) {
-        arrivals.delete(id); // deleted meanwhile
-        waiting.item.remove();
+        arrivals.delete(id);
+        waiting.fail("the upload is gone: it was deleted, or cleaned up before it was confirmed");
         continue;
       }
       if (reply.status !== 200) continue;
       doc = reply.body;
+    }
+    if (doc.status === "pending" && Date.now() - waiting.since > ARRIVAL_PATIENCE_MS) {
+      const confirm = await api("POST", `/api/documents/${id}/confirm`);
+      if (confirm.status === 422) continue; // not in storage (yet): keep waiting
+      arrivals.delete(id);
+      settled = true;
+      if (confirm.status === 200) markUploaded(waiting.item, waiting.state, confirm.body.size_bytes);
+      else waiting.fail(describeError(confirm.status, confirm.body));
+      continue;
     }
     if (doc.status === "pending") continue;
     arrivals.delete(id);

@@ -41,7 +41,7 @@ pub struct CleanupSummary {
     /// Object removals finished that an earlier delete or run had recorded.
     pub removals_finished: u64,
     /// Uploads to be confirmed on arrival whose object was stored but never confirmed by its
-    /// event: confirmed (charged, or refused) here instead.
+    /// event: confirmed here instead (charged, or refused and marked rejected).
     pub confirmed: u64,
     /// Entries another actor settled first (a confirm that won, an overlapping run).
     pub skipped: u64,
@@ -143,8 +143,16 @@ async fn settle_document(app: &App, invocation: &Invocation, entry: &PendingEntr
     }
     if document.confirms_on_arrival() {
         match confirm(app, invocation, owner, *id).await? {
+            // A read answers 403 for a missing key and for a read denied alike: the object's
+            // absence is proven by a listing before the upload is removed as abandoned.
+            ConfirmOutcome::NotInStorage if app.storage.is_listed(&document.object_key()).await? => {
+                return Err(OperationError::Unexpected(format!(
+                    "the object of upload {id} is stored but could not be read (check the function's \
+                     s3:GetObject, and s3:ListBucket); left for the next run"
+                )))
+            }
             ConfirmOutcome::NotInStorage => {}
-            ConfirmOutcome::NotFound => return Ok(Settled::Skipped),
+            ConfirmOutcome::NotFound | ConfirmOutcome::StillPending => return Ok(Settled::Skipped),
             outcome => {
                 tracing::warn!(user = owner.as_str(), %id, ?outcome, "confirmed by clean-up: its object's event never did");
                 return Ok(Settled::Confirmed);

@@ -137,11 +137,12 @@ async fn confirm_then_classify(
     let read = read_for_classifying(app, invocation, &document).await?;
     let start = match read.object() {
         Some(ObjectRead::Missing) => None,
-        Some(object @ ObjectRead::Bytes { .. }) => object.start(sniff::HEAD_BYTES),
-        // Not read: a type no extractor reads, or larger than classification reads whole.
-        Some(ObjectRead::TooLarge { .. }) | None => {
-            app.storage.peek(invocation, &document.object_key(), sniff::HEAD_BYTES).await?
-        }
+        object => match object.and_then(|object| object.start(sniff::HEAD_BYTES)) {
+            Some(start) => Some(start),
+            // Not read, or not enough of it: a type no extractor reads, a document larger than
+            // classification reads whole, a text prefix shorter than the check needs.
+            None => app.storage.peek(invocation, &document.object_key(), sniff::HEAD_BYTES).await?,
+        },
     };
     let Some(start) = start else {
         // Removed since its event was sent (deleted, or cleaned up): nothing to confirm.

@@ -82,13 +82,14 @@ pub enum ObjectRead {
 }
 
 impl ObjectRead {
-    /// The object's size and its first `length` bytes, when they were read.
+    /// The object's size and its first `length` bytes (all of it when smaller), when the read
+    /// holds them.
     pub fn start(&self, length: u64) -> Option<ObjectStart> {
         match self {
-            Self::Bytes { bytes, size } => {
+            Self::Bytes { bytes, size } if bytes.len() as u64 >= length.min(*size) => {
                 Some(ObjectStart { size: *size, head: bytes[..bytes.len().min(length as usize)].to_vec() })
             }
-            Self::Missing | Self::TooLarge { .. } => None,
+            Self::Bytes { .. } | Self::Missing | Self::TooLarge { .. } => None,
         }
     }
 
@@ -243,6 +244,15 @@ impl ObjectStorage {
         ))
     }
 
+    /// Whether the bucket lists `key` (ListObjectsV2 of it as a prefix): unlike a read, whose 403
+    /// may mean "missing" to a caller without `s3:ListBucket`, an answer here is never ambiguous,
+    /// and a denied list is an error.
+    pub async fn is_listed(&self, key: &str) -> Result<bool, StorageError> {
+        let list = self.internal.list_objects_v2().bucket(&self.bucket).prefix(key).max_keys(1).send().await;
+        let list = list.map_err(|e| StorageError::new("listing an object", e))?;
+        Ok(list.contents().iter().any(|object| object.key() == Some(key)))
+    }
+
     /// Removes `key`; removing an absent object succeeds (S3 semantics), so retries are safe.
     pub async fn delete_object(&self, key: &str) -> Result<(), StorageError> {
         self.internal
@@ -253,5 +263,26 @@ impl ObjectStorage {
             .await
             .map(drop)
             .map_err(|e| StorageError::new("removing an object", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_gives_the_start_it_holds_and_the_whole_object_only_when_it_is_all_there() {
+        let whole = ObjectRead::Bytes { bytes: b"hello".to_vec(), size: 5 };
+        assert_eq!(whole.start(1024), Some(ObjectStart { size: 5, head: b"hello".to_vec() }));
+        assert_eq!(whole.whole(), Some(&b"hello"[..]));
+        let prefix = ObjectRead::Bytes { bytes: vec![b'x'; 2048], size: 9000 };
+        assert_eq!(prefix.start(1024).map(|s| (s.size, s.head.len())), Some((9000, 1024)));
+        assert_eq!(prefix.whole(), None, "a prefix is not the object");
+        let short = ObjectRead::Bytes { bytes: vec![b'x'; 100], size: 9000 };
+        assert_eq!(short.start(1024), None, "a prefix shorter than the start asked for");
+        let empty = ObjectRead::Bytes { bytes: Vec::new(), size: 0 };
+        assert_eq!(empty.start(1024), Some(ObjectStart { size: 0, head: Vec::new() }));
+        assert_eq!(ObjectRead::TooLarge { size: 9 }.start(1024), None);
+        assert_eq!(ObjectRead::Missing.whole(), None);
     }
 }

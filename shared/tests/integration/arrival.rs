@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{self, app, assert_detail, isolated_app, new_user, put_object_directly, reply_of, samples, Api};
+use crate::common::{
+    self, app, assert_detail, isolated_app, new_user, put_object_directly, reply_of, samples, through_fault_proxies,
+    Api,
+};
+use faults::{Fault, Match, Rule};
 use shared::domain::{object_key, DocumentId, DocumentStatus, UserId};
 use shared::entry::http as handlers;
 use shared::operations::cleanup::{self, CleanupLimits};
@@ -164,4 +168,42 @@ async fn clean_up_confirms_an_upload_whose_arrival_was_never_handled() {
     assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (5, 0, 0));
     // The next run finds nothing: the confirmed upload left the pending index.
     assert_eq!(cleanup::run(&app, limits).await.found, 0);
+}
+
+#[tokio::test]
+async fn clean_up_never_removes_a_stored_upload_it_may_not_read() {
+    // A read denied answers 403, as a missing key does to a caller without s3:ListBucket: the
+    // upload is kept (and the run reports a failure) until its object can be read.
+    let app = isolated_app(2).await;
+    let faulty = through_fault_proxies(&app, 7).await;
+    let denied = Fault::Respond {
+        status: 403,
+        content_type: "application/xml".into(),
+        body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>".into(),
+    };
+    faulty.s3.set_rules(vec![Rule::new(Match::Operation("S3.GET".into()), denied)]);
+    let user = new_user();
+    let mut event = common::event_json("upload-url.json");
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
+    let body =
+        json!({ "filename": "kept.txt", "content_type": "text/plain", "size_bytes": 5, "confirm_on_arrival": true });
+    event["body"] = json!(body.to_string());
+    let id = reply_of(handlers::upload_url(&app, common::request_of(event)).await.unwrap());
+    let id = id.body["document_id"].as_str().unwrap().to_owned();
+    put_object_directly(&app, &user, &id, b"kept!".to_vec()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let limits =
+        CleanupLimits { page_size: 100, page_budget: 10_000, stop_at: Instant::now() + Duration::from_secs(60) };
+
+    let summary = cleanup::run(&faulty.app, limits).await;
+    assert_eq!((summary.found, summary.removed, summary.failed, summary.complete), (1, 0, 1, false), "{summary:?}");
+    let owner = UserId::parse(&user).unwrap();
+    let document = app.table.get_document(&owner, DocumentId::parse(&id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(document.status, DocumentStatus::Pending);
+    assert!(object_exists(&app, &user, &id).await);
+
+    faulty.s3.clear_rules();
+    let summary = cleanup::run(&faulty.app, limits).await;
+    assert_eq!((summary.found, summary.confirmed, summary.failed), (1, 1, 0), "{summary:?}");
+    assert_eq!(app.table.get_quota_counters(&owner).await.unwrap().used_bytes, 5);
 }
