@@ -6,7 +6,9 @@
 //!    the same user for a value it read (what made one user's burst slow: every concurrent
 //!    charge failed the others' "usage is still what I read" condition). It happens only while
 //!    the document is listed, so at most once per document.
-//! 2. **settle**: the document moves from pending to uploaded.
+//! 2. **settle**: the document moves from pending to uploaded: by confirm right after the charge,
+//!    or, for an upload confirmed on its object's arrival, by the same write that records its
+//!    classification (one write unit saved; `operations::confirm::Settling`).
 //!
 //! Every transition that moves a listed document out of pending delists it in the same write,
 //! so "pending, listed by the document, not listed by the counters" means exactly "charged, not

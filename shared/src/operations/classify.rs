@@ -27,7 +27,8 @@ use super::{OperationError, Result};
 use crate::classifier::{Classifier, DocumentFeatures, Example};
 use crate::domain::examples::{most_recent_first, TopicExample};
 use crate::domain::{
-    Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, Overrun, StepTime, UserId,
+    Classification, ClassificationStatus, Document, DocumentId, DocumentStatus, Overrun, PendingCharge, StepTime,
+    UserId,
 };
 use crate::extract::{extract_bounded, ExtractError, Format};
 use crate::invocation::{Invocation, OutOfTime};
@@ -122,7 +123,7 @@ pub(crate) async fn classify_document(
         return Ok(ClassifyOutcome::Skipped(SkipReason::Rejected));
     }
     let read = read_for_classifying(app, invocation, &document).await?;
-    classify_read(app, classifier, invocation, document, read, overwrite).await
+    classify_read(app, classifier, invocation, document, read, overwrite, None).await
 }
 
 /// A document's object as classification reads it: a prefix of text, a whole PDF or DOCX up to
@@ -161,7 +162,9 @@ pub(crate) async fn read_for_classifying(
     Ok(ReadForClassifying::Read(format, object))
 }
 
-/// Extracts the text of what was read of `document`'s object, scores it and stores the verdict.
+/// Extracts the text of what was read of `document`'s object, scores it and stores the verdict;
+/// with `settling`, the charge of an upload confirmed on arrival is settled by the same write
+/// (`table::DocumentTable::record_classification`).
 pub(crate) async fn classify_read(
     app: &App,
     classifier: &dyn Classifier,
@@ -169,6 +172,7 @@ pub(crate) async fn classify_read(
     document: Document,
     read: ReadForClassifying,
     overwrite: Overwrite,
+    settling: Option<&PendingCharge>,
 ) -> Result<ClassifyOutcome> {
     let config = &app.config;
     let classification = match read {
@@ -191,12 +195,12 @@ pub(crate) async fn classify_read(
             match extract_timed(app, format, &bytes, time).await {
                 // Never a bare `unclassified`, which would read as "no topic matched".
                 Ok(text) if text.trim().is_empty() => Classification::no_text(),
-                Ok(text) => return record(app, classifier, invocation, document, &text, overwrite).await,
+                Ok(text) => return record(app, classifier, invocation, document, &text, overwrite, settling).await,
                 Err(error) => extraction_failed(error, time)?,
             }
         }
     };
-    store(app, document, classification, overwrite).await
+    store(app, document, classification, overwrite, settling).await
 }
 
 /// The text of `bytes`, bounded (see `extract`) and within `time`, the wait for a free child
@@ -245,6 +249,7 @@ async fn record(
     document: Document,
     text: &str,
     overwrite: Overwrite,
+    mut settling: Option<&PendingCharge>,
 ) -> Result<ClassifyOutcome> {
     let excerpt = excerpt(text);
     let mut attempts = RetryPolicy::RACES.at_most(3).attempts(invocation);
@@ -260,7 +265,8 @@ async fn record(
             app.metrics.emit(OPERATION, &[], &[("ClassifierFallbacks", Unit::Count, 1.0)]);
         }
         let classification = classification_of(verdict, &excerpt);
-        let recorded = app.table.record_classification(&document.owner, document.id, &classification, overwrite);
+        let recorded =
+            app.table.record_classification(&document.owner, document.id, &classification, overwrite, settling);
         match recorded.await? {
             RecordOutcome::Recorded => {
                 count_outcome(app, classification.status);
@@ -274,7 +280,8 @@ async fn record(
                 }
                 return Ok(ClassifyOutcome::Skipped(SkipReason::FiledByUser));
             }
-            RecordOutcome::TopicGone => continue,
+            // Written (settled, if it was to be), then taken back: classified again.
+            RecordOutcome::TopicGone => settling = None,
         }
     }
     Ok(ClassifyOutcome::Skipped(SkipReason::TopicsKeptChanging))
@@ -312,8 +319,9 @@ async fn store(
     document: Document,
     classification: Classification,
     overwrite: Overwrite,
+    settling: Option<&PendingCharge>,
 ) -> Result<ClassifyOutcome> {
-    let recorded = app.table.record_classification(&document.owner, document.id, &classification, overwrite);
+    let recorded = app.table.record_classification(&document.owner, document.id, &classification, overwrite, settling);
     Ok(match recorded.await? {
         RecordOutcome::Recorded => {
             count_outcome(app, classification.status);

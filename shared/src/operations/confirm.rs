@@ -98,7 +98,19 @@ pub async fn confirm(app: &App, invocation: &Invocation, user: &UserId, id: Docu
             None => app.storage.stored_checksum_sha256(&key).await?,
         };
     }
-    confirm_stored(app, invocation, document, object, None).await
+    confirm_stored(app, invocation, document, object, None, Settling::Now).await
+}
+
+/// Who settles a charge made in two steps (`domain::charge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settling {
+    /// Confirm, right after the charge.
+    Now,
+    /// The caller's next write of the document: the classification of an upload confirmed on
+    /// arrival settles it in the same write (`PendingCharge::confirming` tells the caller the
+    /// charge). Until then it is a charge left unsettled, which whoever touches the document
+    /// next settles first, so a caller that stops before its write leaves nothing wrong.
+    ByCaller,
 }
 
 /// Charges the stored `object`'s size for the pending `document`, or refuses it (its content,
@@ -111,6 +123,7 @@ pub(crate) async fn confirm_stored(
     mut document: Document,
     object: ObjectStart,
     whole: Option<&[u8]>,
+    settling: Settling,
 ) -> Result<ConfirmOutcome> {
     let (user, id, key) = (&document.owner.clone(), document.id, document.object_key());
     let size = object.size;
@@ -131,7 +144,7 @@ pub(crate) async fn confirm_stored(
     if let Some(charge) = PendingCharge::confirming(&document, size, now_unix()) {
         match app.table.charge(invocation, user, &charge).await? {
             Charge::Charged { used_bytes } => {
-                if app.table.settle(invocation, user, &charge).await? {
+                if settling == Settling::ByCaller || app.table.settle(invocation, user, &charge).await? {
                     return Ok(charged(app, &document, size, used_bytes).await);
                 }
                 // A concurrent confirm, delete or clean-up found it charged and settled it first

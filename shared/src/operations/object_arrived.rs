@@ -16,11 +16,12 @@
 //! request for it later, or at the same time, answers as this one decided.
 
 use super::classify::{classify_document, classify_read, read_for_classifying, ClassifyOutcome, SkipReason};
-use super::confirm::{confirm_stored, ConfirmOutcome};
+use super::confirm::{confirm_stored, ConfirmOutcome, Settling};
 use super::objects::remove_object;
 use super::{OperationError, Result};
+use crate::auth::now_unix;
 use crate::classifier::Classifier;
-use crate::domain::{object_key, Document, DocumentId, DocumentStatus, QuotaRefusal, UserId};
+use crate::domain::{object_key, Document, DocumentId, DocumentStatus, PendingCharge, QuotaRefusal, UserId};
 use crate::invocation::Invocation;
 use crate::sniff;
 use crate::storage::ObjectRead;
@@ -149,12 +150,17 @@ async fn confirm_then_classify(
         return Ok(Arrival::Classified(ClassifyOutcome::Skipped(SkipReason::NoObject)));
     };
     let whole = read.object().and_then(ObjectRead::whole);
-    let document = match confirm_stored(app, invocation, document.clone(), start, whole).await? {
+    let (document, settling) = match confirm_stored(app, invocation, document.clone(), start, whole, Settling::ByCaller)
+        .await?
+    {
+        // Charged; in two steps (`PendingCharge::confirming` says whether), the second, which
+        // moves the document to uploaded, is the classification's own write.
         ConfirmOutcome::Uploaded { size_bytes, .. } => {
-            Document { status: DocumentStatus::Uploaded, size_bytes: Some(size_bytes), ..document }
+            let settling = PendingCharge::confirming(&document, size_bytes, now_unix());
+            (Document { status: DocumentStatus::Uploaded, size_bytes: Some(size_bytes), ..document }, settling)
         }
         // Left pending by a concurrent request after all: classified as it is, as any arrival.
-        ConfirmOutcome::StillPending => document,
+        ConfirmOutcome::StillPending => (document, None),
         refused @ (ConfirmOutcome::OverQuota(_) | ConfirmOutcome::WrongContent(_)) => {
             tracing::info!(user = document.owner.as_str(), id = %document.id, ?refused, "refused on arrival");
             return Ok(Arrival::Refused(refused));
@@ -168,7 +174,13 @@ async fn confirm_then_classify(
             )))
         }
     };
-    let classified = classify_read(app, classifier, invocation, document, read, Overwrite::KeepUsersChoice).await?;
+    let owner = document.owner.clone();
+    let overwrite = Overwrite::KeepUsersChoice;
+    let classified = classify_read(app, classifier, invocation, document, read, overwrite, settling.as_ref()).await?;
+    if let (Some(charge), false) = (&settling, matches!(classified, ClassifyOutcome::Recorded(_))) {
+        // Nothing recorded (filed by hand meanwhile, or gone): the charge is settled alone.
+        app.table.settle(invocation, &owner, charge).await?;
+    }
     Ok(Arrival::Classified(classified))
 }
 

@@ -14,12 +14,14 @@
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::documents::parse_document;
+use super::documents::{parse_document, Uploaded};
 use super::examples::filed_as_read;
 use super::expression::WithExpr;
 use super::topics::{topic_pk, topic_sk};
 use super::{b, doc_sk, get_s, key, n, s, status_in, user_pk, DocumentTable, Expr, TableError};
-use crate::domain::{Classification, DocumentId, TopicId, TopicState, UserId, CLASSIFIABLE, FILED_BY_USER};
+use crate::domain::{
+    Classification, DocumentId, DocumentStatus, PendingCharge, TopicId, TopicState, UserId, CLASSIFIABLE, FILED_BY_USER,
+};
 
 /// What happened to a classification result on its way to the table.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,13 +46,39 @@ pub enum Overwrite {
 }
 
 impl DocumentTable {
+    /// Records `classification` on document `id` of `user`. With `settling` (the charge of an
+    /// upload confirmed on its arrival, left unsettled for this write), the same write settles
+    /// it (`PendingCharge`): the document must then still be pending, and one found settled by
+    /// someone else meanwhile is written again without it. One found neither (filed by hand,
+    /// rejected, gone) is written nothing: the caller settles it if it still must.
     pub async fn record_classification(
         &self,
         user: &UserId,
         id: DocumentId,
         classification: &Classification,
         overwrite: Overwrite,
+        settling: Option<&PendingCharge>,
     ) -> Result<RecordOutcome, TableError> {
+        match self.write_classification(user, id, classification, overwrite, settling).await? {
+            Err(now) if settling.is_some() && now == Some(DocumentStatus::Uploaded) => {
+                Box::pin(self.record_classification(user, id, classification, overwrite, None)).await
+            }
+            Err(Some(now)) if CLASSIFIABLE.contains(&now) => Ok(RecordOutcome::FiledByUser),
+            Err(_) => Ok(RecordOutcome::DocumentGone),
+            Ok(()) => self.check_filed_topic(user, id, classification).await,
+        }
+    }
+
+    /// The one `UpdateItem` of a classification (and of the settle, with `settling`); `Err`
+    /// carries the status the document had when the condition failed (`None`: no document).
+    async fn write_classification(
+        &self,
+        user: &UserId,
+        id: DocumentId,
+        classification: &Classification,
+        overwrite: Overwrite,
+        settling: Option<&PendingCharge>,
+    ) -> Result<Result<(), Option<DocumentStatus>>, TableError> {
         let mut set = vec!["classification_status = :classification".to_owned()];
         let mut remove = Vec::new();
         let mut expr = Expr::default().value(":classification", s(classification.status.as_str()));
@@ -73,11 +101,21 @@ impl DocumentTable {
                 None => remove.push(attribute),
             }
         }
+        let statuses = match settling {
+            Some(charge) => {
+                let becomes = Uploaded::new(charge.size_bytes, charge.uploaded_at, None);
+                set.extend(becomes.set.iter().map(|s| (*s).to_owned()));
+                remove.extend(becomes.remove);
+                expr = expr.and(becomes.values);
+                &[DocumentStatus::Pending][..]
+            }
+            None => CLASSIFIABLE,
+        };
         let mut update_text = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
             update_text.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        let guard = Expr::condition("attribute_exists(pk)").and(status_in(CLASSIFIABLE)).and(match overwrite {
+        let guard = Expr::condition("attribute_exists(pk)").and(status_in(statuses)).and(match overwrite {
             Overwrite::KeepUsersChoice => {
                 Expr::condition("attribute_not_exists(classified_by) OR classified_by <> :by_user")
                     .value(":by_user", s(FILED_BY_USER))
@@ -94,16 +132,25 @@ impl DocumentTable {
             .return_values(ReturnValue::None)
             .send()
             .await;
-        if let Err(error) = written {
-            let failed = match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => failed,
-                other => return Err(TableError::new("recording a classification", other)),
-            };
-            return Ok(match failed.item().and_then(parse_document) {
-                Some(now) if CLASSIFIABLE.contains(&now.status) => RecordOutcome::FiledByUser,
-                _ => RecordOutcome::DocumentGone,
-            });
+        match written {
+            Ok(_) => Ok(Ok(())),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    Ok(Err(failed.item().and_then(parse_document).map(|now| now.status)))
+                }
+                other => Err(TableError::new("recording a classification", other)),
+            },
         }
+    }
+
+    /// After a result naming a topic was written: the topic is read, and the result taken back
+    /// if the topic is going.
+    async fn check_filed_topic(
+        &self,
+        user: &UserId,
+        id: DocumentId,
+        classification: &Classification,
+    ) -> Result<RecordOutcome, TableError> {
         let Some(topic) = classification.topic_id else { return Ok(RecordOutcome::Recorded) };
         match self.topic_is_active(user, topic).await {
             Ok(true) => return Ok(RecordOutcome::Recorded),

@@ -332,20 +332,33 @@ impl DocumentTable {
 /// What a document confirmed with `size` bytes at `at` becomes: uploaded (with `checksum`, when
 /// only storage knew it), out of the pending index.
 pub(super) fn uploaded(size: u64, at: i64, checksum: Option<&str>) -> Expr {
-    let (set_checksum, checksum) = match checksum {
-        Some(checksum) => (", checksum_sha256 = :checksum", Expr::default().value(":checksum", s(checksum))),
-        None => ("", Expr::default()),
-    };
-    checksum.and(
-        Expr::update(format!(
-            "SET #status = :uploaded, size_bytes = :size, uploaded_at = :at{set_checksum} \
-             REMOVE pending_shard, pending_since"
-        ))
-        .name("#status", "status")
-        .value(":uploaded", s(DocumentStatus::Uploaded.as_str()))
-        .value(":size", n(size))
-        .value(":at", n(at)),
-    )
+    let becomes = Uploaded::new(size, at, checksum);
+    becomes.values.and(Expr::update(format!("SET {} REMOVE {}", becomes.set.join(", "), becomes.remove.join(", "))))
+}
+
+/// The clauses of [`uploaded`], for an update that writes more besides (a classification
+/// recorded together with the settle of its document's charge: one SET and one REMOVE each).
+pub(super) struct Uploaded {
+    pub set: Vec<&'static str>,
+    pub remove: Vec<&'static str>,
+    /// Their names and values.
+    pub values: Expr,
+}
+
+impl Uploaded {
+    pub(super) fn new(size: u64, at: i64, checksum: Option<&str>) -> Self {
+        let mut set = vec!["#status = :uploaded", "size_bytes = :size", "uploaded_at = :at"];
+        let mut values = Expr::default()
+            .name("#status", "status")
+            .value(":uploaded", s(DocumentStatus::Uploaded.as_str()))
+            .value(":size", n(size))
+            .value(":at", n(at));
+        if let Some(checksum) = checksum {
+            set.push("checksum_sha256 = :checksum");
+            values = values.value(":checksum", s(checksum));
+        }
+        Self { set, remove: vec!["pending_shard", "pending_since"], values }
+    }
 }
 
 /// The condition of `transition`'s write on `document`: it is still in the status the

@@ -207,3 +207,65 @@ async fn clean_up_never_removes_a_stored_upload_it_may_not_read() {
     assert_eq!((summary.found, summary.confirmed, summary.failed), (1, 1, 0), "{summary:?}");
     assert_eq!(app.table.get_quota_counters(&owner).await.unwrap().used_bytes, 5);
 }
+
+#[tokio::test]
+async fn the_classification_of_an_arrival_settles_its_charge_in_the_same_write() {
+    use shared::domain::{Classification, Document, PendingCharge};
+    use shared::table::{Charge, Overwrite, RecordOutcome, Write};
+    let (app, user) = (app().await, new_user());
+    let owner = UserId::parse(&user).unwrap();
+    let invocation = common::invocation();
+    let verdict = Classification::failed("test verdict");
+    let charged = |document: &Document| PendingCharge::confirming(document, 5, shared::auth::now_unix()).unwrap();
+    let mut documents = Vec::new();
+    for name in ["alone.txt", "settled-meanwhile.txt", "filed-by-hand.txt"] {
+        let document = Document::pending(owner.clone(), name.into(), "text/plain".into(), Some(5), 0);
+        assert_eq!(app.table.create_document(&invocation, &document).await.unwrap(), Write::Done);
+        let charge = charged(&document);
+        assert!(matches!(app.table.charge(&invocation, &owner, &charge).await.unwrap(), Charge::Charged { .. }));
+        documents.push((document, charge));
+    }
+    let status = |id| {
+        let (app, owner) = (&app, &owner);
+        async move { app.table.get_document(owner, id).await.unwrap().unwrap() }
+    };
+
+    // Charged and unsettled: the classification's write settles it.
+    let (alone, charge) = &documents[0];
+    let recorded =
+        app.table.record_classification(&owner, alone.id, &verdict, Overwrite::KeepUsersChoice, Some(charge));
+    assert_eq!(recorded.await.unwrap(), RecordOutcome::Recorded);
+    let now = status(alone.id).await;
+    assert_eq!(
+        (now.status, now.size_bytes, now.classification.status),
+        (DocumentStatus::Uploaded, Some(5), verdict.status)
+    );
+
+    // Settled by someone else first (a confirm request): written again without the settle.
+    let (settled, charge) = &documents[1];
+    assert!(app.table.settle(&invocation, &owner, charge).await.unwrap());
+    let recorded =
+        app.table.record_classification(&owner, settled.id, &verdict, Overwrite::KeepUsersChoice, Some(charge));
+    assert_eq!(recorded.await.unwrap(), RecordOutcome::Recorded);
+    assert_eq!(status(settled.id).await.classification.status, verdict.status);
+
+    // Filed by hand meanwhile: nothing written, and the caller settles it alone.
+    let (filed, charge) = &documents[2];
+    let hand = Classification {
+        classified_by: Some(shared::domain::FILED_BY_USER.into()),
+        ..Classification::failed("by hand")
+    };
+    let by_hand = app.table.record_classification(&owner, filed.id, &hand, Overwrite::KeepUsersChoice, None);
+    assert_eq!(by_hand.await.unwrap(), RecordOutcome::Recorded);
+    let recorded =
+        app.table.record_classification(&owner, filed.id, &verdict, Overwrite::KeepUsersChoice, Some(charge));
+    assert_eq!(recorded.await.unwrap(), RecordOutcome::FiledByUser);
+    assert_eq!(status(filed.id).await.status, DocumentStatus::Pending);
+    assert!(app.table.settle(&invocation, &owner, charge).await.unwrap());
+
+    let counters = app.table.get_quota_counters(&owner).await.unwrap();
+    assert_eq!((counters.used_bytes, counters.reserved_bytes, counters.pending_uploads), (15, 0, 0));
+    for (document, _) in &documents {
+        assert_eq!(status(document.id).await.status, DocumentStatus::Uploaded);
+    }
+}

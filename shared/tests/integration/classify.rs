@@ -393,7 +393,8 @@ async fn a_result_naming_a_topic_being_deleted_is_taken_back() {
         classified_by: Some("test".into()),
         features: None,
     };
-    let outcome = app.table.record_classification(&owner, doc, &result, Overwrite::KeepUsersChoice).await.unwrap();
+    let outcome =
+        app.table.record_classification(&owner, doc, &result, Overwrite::KeepUsersChoice, None).await.unwrap();
     assert_eq!(outcome, RecordOutcome::TopicGone);
     let document = api.get(&user, &id).await.body;
     assert!(document["topic_id"].is_null(), "not filed under a topic being deleted: {document}");
